@@ -1,0 +1,11 @@
+//! NATS subjects: the validity rules, wildcard matching, and the subscription
+//! index ([`Sublist`]) that answers "who is interested in this subject?".
+//!
+//! Subjects are handled as bytes: clients may send any UTF-8 (or other bytes)
+//! between the dots, and nats-server does not re-encode them.
+
+mod rules;
+mod sublist;
+
+pub use rules::{is_literal, is_valid_literal_subject, is_valid_subject, matches, tokens};
+pub use sublist::{MatchResult, QueueGroup, Sublist, SublistError};
