@@ -14,7 +14,14 @@ pub const OK: &[u8] = b"+OK\r\n";
 pub fn msg(out: &mut BytesMut, subject: &[u8], sid: &[u8], reply: Option<&[u8]>, payload: &[u8]) {
     let mut len = itoa::Buffer::new();
     let len = len.format(payload.len()).as_bytes();
-    out.reserve(subject.len() + sid.len() + reply.map_or(0, |r| r.len() + 1) + len.len() + payload.len() + 10);
+    out.reserve(
+        subject.len()
+            + sid.len()
+            + reply.map_or(0, |r| r.len() + 1)
+            + len.len()
+            + payload.len()
+            + 10,
+    );
     out.put_slice(b"MSG ");
     out.put_slice(subject);
     out.put_u8(b' ');
@@ -45,8 +52,14 @@ pub fn hmsg(
     let mut tlen = itoa::Buffer::new();
     let tlen = tlen.format(headers.len() + payload.len()).as_bytes();
     out.reserve(
-        subject.len() + sid.len() + reply.map_or(0, |r| r.len() + 1) + hlen.len() + tlen.len()
-            + headers.len() + payload.len() + 12,
+        subject.len()
+            + sid.len()
+            + reply.map_or(0, |r| r.len() + 1)
+            + hlen.len()
+            + tlen.len()
+            + headers.len()
+            + payload.len()
+            + 12,
     );
     out.put_slice(b"HMSG ");
     out.put_slice(subject);

@@ -45,7 +45,10 @@ pub enum ClientOp<'a> {
     },
     /// `UNSUB <sid> [max]`: `max` is `None` when absent or not a valid number,
     /// which (as in nats-server) means "unsubscribe now".
-    Unsub { sid: &'a [u8], max: Option<u64> },
+    Unsub {
+        sid: &'a [u8],
+        max: Option<u64>,
+    },
     Ping,
     Pong,
     /// `+OK` from a client: ignored by the server.
@@ -152,7 +155,11 @@ impl Parser {
         let Some(nl) = memchr(b'\n', buf) else {
             return self.check_partial_line(buf).map(|()| None);
         };
-        let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+        let line_end = if nl > 0 && buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
         let line = &buf[..line_end];
         let after_line = nl + 1;
 
@@ -225,7 +232,8 @@ impl Parser {
             Some(3) => (args[0], Some(args[1]), args[2]),
             _ => return Err(bad_args("processPub Parse Error", arg)),
         };
-        let size = parse_size(size).ok_or_else(|| bad_args("processPub Bad or Missing Size", arg))?;
+        let size =
+            parse_size(size).ok_or_else(|| bad_args("processPub Bad or Missing Size", arg))?;
         if size > self.max_payload {
             return Err(ParseError::MaxPayload {
                 size,

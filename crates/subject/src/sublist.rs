@@ -74,7 +74,9 @@ impl<T> Default for Node<T> {
 
 impl<T> Node<T> {
     fn is_empty(&self) -> bool {
-        self.psubs.is_empty() && self.qsubs.is_empty() && self.next.as_ref().is_none_or(|l| l.is_empty())
+        self.psubs.is_empty()
+            && self.qsubs.is_empty()
+            && self.next.as_ref().is_none_or(|l| l.is_empty())
     }
 }
 
@@ -134,7 +136,12 @@ impl<T: Clone + PartialEq> Sublist<T> {
     }
 
     /// Adds `item` for `subject` (optionally in queue group `queue`).
-    pub fn insert(&mut self, subject: &[u8], queue: Option<&[u8]>, item: T) -> Result<(), SublistError> {
+    pub fn insert(
+        &mut self,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        item: T,
+    ) -> Result<(), SublistError> {
         if !crate::is_valid_subject(subject) {
             return Err(SublistError::InvalidSubject);
         }
@@ -208,7 +215,12 @@ impl<T: Clone + PartialEq> Sublist<T> {
     }
 }
 
-fn remove_from<T: PartialEq>(level: &mut Level<T>, toks: &[&[u8]], queue: Option<&[u8]>, item: &T) -> bool {
+fn remove_from<T: PartialEq>(
+    level: &mut Level<T>,
+    toks: &[&[u8]],
+    queue: Option<&[u8]>,
+    item: &T,
+) -> bool {
     let Some((&tok, rest)) = toks.split_first() else {
         return false;
     };
@@ -311,7 +323,11 @@ fn match_node<T: Clone>(node: &Node<T>, rest: &[&[u8]], result: &mut MatchResult
     }
 }
 
-fn visit_level<T>(level: &Level<T>, path: &mut Vec<u8>, f: &mut impl FnMut(&[u8], Option<&[u8]>, &T)) {
+fn visit_level<T>(
+    level: &Level<T>,
+    path: &mut Vec<u8>,
+    f: &mut impl FnMut(&[u8], Option<&[u8]>, &T),
+) {
     let children = level
         .literals
         .iter()

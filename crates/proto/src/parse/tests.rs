@@ -138,12 +138,18 @@ fn sub_unsub_and_simple_ops() {
     );
     assert_eq!(
         one(b"UNSUB 1 x\r\n").unwrap().unwrap().0,
-        ClientOp::Unsub { sid: b"1", max: None }
+        ClientOp::Unsub {
+            sid: b"1",
+            max: None
+        }
     );
     assert_eq!(one(b"PING\r\n").unwrap().unwrap(), (ClientOp::Ping, 6));
     assert_eq!(one(b"pong\n").unwrap().unwrap(), (ClientOp::Pong, 5));
     assert_eq!(one(b"+OK\r\n").unwrap().unwrap().0, ClientOp::Ok);
-    assert_eq!(one(b"-ERR 'x'\r\n").unwrap().unwrap().0, ClientOp::Err(b"'x'"));
+    assert_eq!(
+        one(b"-ERR 'x'\r\n").unwrap().unwrap().0,
+        ClientOp::Err(b"'x'")
+    );
     assert_eq!(
         one(b"CONNECT {\"verbose\":false}\r\n").unwrap().unwrap().0,
         ClientOp::Connect(b"{\"verbose\":false}")
@@ -162,10 +168,16 @@ fn errors_match_nats_server_classes() {
     assert_eq!(one(b"PUB foo 2\r\nhi\nPING\n"), Err(ParseError::UnknownOp));
     assert!(matches!(one(b"PUB foo\r\n"), Err(ParseError::BadArgs(_))));
     assert!(matches!(one(b"PUB foo x\r\n"), Err(ParseError::BadArgs(_))));
-    assert!(matches!(one(b"PUB foo -1\r\n"), Err(ParseError::BadArgs(_))));
+    assert!(matches!(
+        one(b"PUB foo -1\r\n"),
+        Err(ParseError::BadArgs(_))
+    ));
     assert!(matches!(one(b"PUB  2\r\n"), Err(ParseError::BadArgs(_))));
     assert!(matches!(one(b"SUB foo\r\n"), Err(ParseError::BadArgs(_))));
-    assert!(matches!(one(b"SUB a b c d\r\n"), Err(ParseError::BadArgs(_))));
+    assert!(matches!(
+        one(b"SUB a b c d\r\n"),
+        Err(ParseError::BadArgs(_))
+    ));
     assert_eq!(
         one(b"PUB foo 99999999\r\n"),
         Err(ParseError::MaxPayload {
@@ -218,8 +230,12 @@ fn parse_size_rules() {
 fn arb_op() -> impl Strategy<Value = Vec<u8>> {
     let subject = "[a-z]{1,6}(\\.[a-z*>]{1,4}){0,3}";
     prop_oneof![
-        (subject, proptest::option::of("[A-Z_]{1,8}"), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(
-            |(s, r, p)| {
+        (
+            subject,
+            proptest::option::of("[A-Z_]{1,8}"),
+            proptest::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(|(s, r, p)| {
                 let mut v = match r {
                     Some(r) => format!("PUB {s} {r} {}\r\n", p.len()).into_bytes(),
                     None => format!("PUB {s} {}\r\n", p.len()).into_bytes(),
@@ -227,8 +243,7 @@ fn arb_op() -> impl Strategy<Value = Vec<u8>> {
                 v.extend(p);
                 v.extend(b"\r\n");
                 v
-            }
-        ),
+            }),
         (subject, proptest::collection::vec(any::<u8>(), 0..32)).prop_map(|(s, p)| {
             let hdr = b"NATS/1.0\r\nA: b\r\n\r\n";
             let mut v = format!("HPUB {s} {} {}\r\n", hdr.len(), hdr.len() + p.len()).into_bytes();

@@ -69,16 +69,30 @@ fn for_each_reports_subjects() {
     sl.insert(b"a.*.c", None, 1).unwrap();
     sl.insert(b"a.>", Some(b"q"), 2).unwrap();
     let mut seen = Vec::new();
-    sl.for_each(|s, q, &i| seen.push((String::from_utf8(s.to_vec()).unwrap(), q.map(|q| q.to_vec()), i)));
+    sl.for_each(|s, q, &i| {
+        seen.push((
+            String::from_utf8(s.to_vec()).unwrap(),
+            q.map(|q| q.to_vec()),
+            i,
+        ))
+    });
     seen.sort();
     assert_eq!(
         seen,
-        vec![("a.*.c".into(), None, 1), ("a.>".into(), Some(b"q".to_vec()), 2)]
+        vec![
+            ("a.*.c".into(), None, 1),
+            ("a.>".into(), Some(b"q".to_vec()), 2)
+        ]
     );
 }
 
 fn token() -> impl Strategy<Value = String> {
-    prop_oneof![Just("a".to_string()), Just("b".to_string()), Just("c".to_string()), Just("dd".to_string())]
+    prop_oneof![
+        Just("a".to_string()),
+        Just("b".to_string()),
+        Just("c".to_string()),
+        Just("dd".to_string())
+    ]
 }
 
 fn pattern() -> impl Strategy<Value = String> {

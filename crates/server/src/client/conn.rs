@@ -1,0 +1,459 @@
+//! The read side of a client connection: reads into one growing buffer,
+//! parses every complete operation in it, executes each one (CONNECT, PUB,
+//! SUB, ...), and at the end of the batch wakes the writers of everyone who got
+//! a message. Also owns the connection's lifetime: registration, the writer
+//! task, and cleanup of its subscriptions when it ends.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use rnats_proto::{encode, ClientOp, ConnectOptions, ParseError, Parser};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use super::writer::{self, WriterConfig};
+use super::{ClientShared, CloseReason};
+use crate::router::{self, Batch, MatchCache, Message};
+use crate::server::ServerState;
+use crate::subscription::{SubRef, Subscription};
+
+/// Smallest and largest read sizes: idle connections stay small, busy ones
+/// read 64 KiB at a time (as nats-server does).
+const MIN_READ: usize = 512;
+const MAX_READ: usize = 64 * 1024;
+
+/// Runs one client connection to completion.
+pub async fn serve(state: Arc<ServerState>, stream: TcpStream, addr: SocketAddr) {
+    let cid = state.next_cid();
+    let opts = &state.opts;
+    let client = Arc::new(ClientShared::new(cid, addr, opts.max_pending));
+    let (rd, wr) = stream.into_split();
+    client.out.send_now(&state.info_line(&client));
+
+    let over_limit = {
+        let mut clients = state.clients.lock();
+        let over = clients.len() >= opts.max_connections;
+        if !over {
+            clients.insert(cid, client.clone());
+        }
+        over
+    };
+    let cfg = WriterConfig {
+        ping_interval: opts.ping_interval,
+        ping_max: opts.ping_max,
+        write_deadline: opts.write_deadline,
+        auth_timeout: opts.auth.required().then_some(opts.auth_timeout),
+    };
+    let writer = tokio::spawn(writer::run(client.clone(), wr, cfg));
+    if over_limit {
+        tracing::error!("{} - maximum connections exceeded", client.log_prefix());
+        client
+            .out
+            .send_now(b"-ERR 'maximum connections exceeded'\r\n");
+        client.close(CloseReason::MaxConnectionsExceeded);
+        let _ = writer.await;
+        return;
+    }
+    tracing::debug!("{} - Client connection created", client.log_prefix());
+
+    let mut conn = Conn::new(state.clone(), client.clone());
+    let reason = conn.read_loop(rd).await;
+    client.close(reason);
+    let reason = writer.await.unwrap_or(reason);
+    conn.cleanup();
+    tracing::debug!(
+        "{} - Client connection closed: {:?}",
+        client.log_prefix(),
+        reason
+    );
+}
+
+/// Per-connection state owned by the read side.
+struct Conn {
+    state: Arc<ServerState>,
+    client: Arc<ClientShared>,
+    parser: Parser,
+    connect: ConnectOptions,
+    cache: MatchCache,
+    batch: Batch,
+    auth_required: bool,
+    trace: bool,
+}
+
+/// Ends the connection; `Some(text)` is sent as `-ERR 'text'` first.
+struct Close(CloseReason, Option<&'static str>);
+
+impl Conn {
+    fn new(state: Arc<ServerState>, client: Arc<ClientShared>) -> Self {
+        let parser = Parser {
+            max_payload: state.opts.max_payload,
+            max_control_line: state.opts.max_control_line,
+            headers: false,
+        };
+        Conn {
+            auth_required: state.opts.auth.required(),
+            trace: state.opts.trace,
+            state,
+            client,
+            parser,
+            connect: ConnectOptions::default(),
+            cache: MatchCache::default(),
+            batch: Batch::default(),
+        }
+    }
+
+    async fn read_loop(&mut self, mut rd: tokio::net::tcp::OwnedReadHalf) -> CloseReason {
+        let mut buf = BytesMut::with_capacity(MIN_READ);
+        let mut read_size = MIN_READ;
+        loop {
+            if buf.is_empty() && buf.capacity() > 4 * read_size {
+                buf = BytesMut::with_capacity(read_size);
+            } else {
+                buf.reserve(read_size);
+            }
+            let n = tokio::select! {
+                r = rd.read_buf(&mut buf) => match r {
+                    Ok(0) => return CloseReason::ClientClosed,
+                    Ok(n) => n,
+                    Err(_) => return CloseReason::ReadError,
+                },
+                _ = self.client.stop_reading.notified() => {
+                    return self.client.out.close_reason().unwrap_or(CloseReason::ServerShutdown);
+                }
+            };
+            let ms = self.client.started.elapsed().as_millis() as u64;
+            self.client.last_in_ms.store(ms, Ordering::Relaxed);
+
+            let result = self.process(&buf);
+            let used = match result {
+                Ok(used) => used,
+                Err(_) => 0,
+            };
+            buf.advance(used);
+            self.batch.finish(&self.state);
+            if let Err(Close(reason, err)) = result {
+                if let Some(text) = err {
+                    let mut line = BytesMut::new();
+                    encode::err(&mut line, text);
+                    self.client.out.send_now(&line);
+                }
+                return reason;
+            }
+            if n >= read_size && read_size < MAX_READ {
+                read_size *= 2;
+            } else if n < read_size / 4 && read_size > MIN_READ {
+                read_size /= 2;
+            }
+        }
+    }
+
+    /// Executes every complete operation in `buf`; returns the bytes used.
+    fn process(&mut self, buf: &[u8]) -> Result<usize, Close> {
+        let mut pos = 0;
+        loop {
+            match self.parser.parse(&buf[pos..]) {
+                Ok(Some((op, used))) => {
+                    pos += used;
+                    self.handle(op)?;
+                }
+                Ok(None) => return Ok(pos),
+                Err(e) => return Err(self.parse_error(e)),
+            }
+        }
+    }
+
+    fn parse_error(&self, e: ParseError) -> Close {
+        let reason = match e {
+            ParseError::MaxPayload { .. } => CloseReason::MaxPayloadExceeded,
+            ParseError::MaxControlLine { .. } => CloseReason::MaxControlLineExceeded,
+            ParseError::UnknownOp => CloseReason::ParseError,
+            _ => CloseReason::ProtocolViolation,
+        };
+        match e {
+            ParseError::UnknownOp => {
+                tracing::error!("{} - Client parser ERROR", self.client.log_prefix())
+            }
+            _ => tracing::error!("{} - {e}", self.client.log_prefix()),
+        }
+        Close(reason, e.client_error())
+    }
+
+    fn handle(&mut self, op: ClientOp<'_>) -> Result<(), Close> {
+        if self.trace {
+            tracing::trace!("{} - <<- [{}]", self.client.log_prefix(), op_summary(&op));
+        }
+        if self.auth_required
+            && !self.client.connected.load(Ordering::Relaxed)
+            && !matches!(op, ClientOp::Connect(_))
+        {
+            return Err(self.auth_violation());
+        }
+        match op {
+            ClientOp::Connect(json) => self.on_connect(json),
+            ClientOp::Pub {
+                subject,
+                reply,
+                payload,
+            } => {
+                self.on_pub(subject, reply, None, payload);
+                Ok(())
+            }
+            ClientOp::HPub {
+                subject,
+                reply,
+                headers,
+                payload,
+            } => {
+                self.on_pub(subject, reply, Some(headers), payload);
+                Ok(())
+            }
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
+                self.on_sub(subject, queue, sid);
+                Ok(())
+            }
+            ClientOp::Unsub { sid, max } => {
+                self.on_unsub(sid, max);
+                Ok(())
+            }
+            ClientOp::Ping => {
+                self.client.out.send_now(encode::PONG);
+                Ok(())
+            }
+            ClientOp::Pong => {
+                self.client.pings_out.store(0, Ordering::Relaxed);
+                Ok(())
+            }
+            ClientOp::Ok | ClientOp::Info(_) => Ok(()),
+            ClientOp::Err(_) => Err(Close(CloseReason::ClientClosed, None)),
+        }
+    }
+
+    fn auth_violation(&self) -> Close {
+        tracing::error!("{} - authentication error", self.client.log_prefix());
+        Close(
+            CloseReason::AuthenticationViolation,
+            Some("Authorization Violation"),
+        )
+    }
+
+    fn on_connect(&mut self, json: &[u8]) -> Result<(), Close> {
+        let connect = match ConnectOptions::from_json(json) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("{} - {e}", self.client.log_prefix());
+                return Err(Close(CloseReason::ProtocolViolation, None));
+            }
+        };
+        if self.auth_required && !self.authenticate(&connect) {
+            return Err(self.auth_violation());
+        }
+        if !(0..=1).contains(&connect.protocol) {
+            tracing::error!("{} - invalid client protocol", self.client.log_prefix());
+            return Err(Close(
+                CloseReason::BadClientProtocolVersion,
+                Some("invalid client protocol"),
+            ));
+        }
+        if connect.no_responders && !connect.headers {
+            tracing::error!(
+                "{} - no responders requires headers support",
+                self.client.log_prefix()
+            );
+            return Err(Close(
+                CloseReason::NoRespondersRequiresHeaders,
+                Some("no responders requires headers support"),
+            ));
+        }
+        self.parser.headers = connect.headers;
+        self.client.echo.store(connect.echo(), Ordering::Relaxed);
+        *self.client.meta.lock() = super::ClientMeta {
+            name: connect.name.clone(),
+            lang: connect.lang.clone(),
+            version: connect.version.clone(),
+        };
+        self.client.connected.store(true, Ordering::Release);
+        if connect.verbose {
+            self.client.out.send_now(encode::OK);
+        }
+        self.connect = connect;
+        Ok(())
+    }
+
+    fn authenticate(&self, c: &ConnectOptions) -> bool {
+        let auth = &self.state.opts.auth;
+        if let Some(token) = &auth.token {
+            return c.auth_token.as_deref() == Some(token.as_str());
+        }
+        if let Some(user) = &auth.username {
+            return c.user.as_deref() == Some(user.as_str())
+                && c.pass.as_deref() == auth.password.as_deref();
+        }
+        auth.users.iter().any(|(u, p)| {
+            c.user.as_deref() == Some(u.as_str()) && c.pass.as_deref() == Some(p.as_str())
+        })
+    }
+
+    fn on_pub(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        self.batch.counts.in_msgs += 1;
+        self.batch.counts.in_bytes += (payload.len() + headers.map_or(0, <[u8]>::len)) as u64;
+        if self.connect.pedantic && !rnats_subject::is_valid_literal_subject(subject) {
+            self.client
+                .out
+                .send_now(b"-ERR 'Invalid Publish Subject'\r\n");
+        }
+        if self.connect.verbose {
+            self.client.out.send_now(encode::OK);
+        }
+        let msg = Message {
+            subject,
+            reply,
+            headers,
+            payload,
+        };
+        let delivered = router::route(
+            &self.state,
+            &mut self.cache,
+            &self.client,
+            &msg,
+            &mut self.batch,
+        );
+        if !delivered && self.connect.no_responders {
+            if let Some(reply) = reply {
+                router::no_responders(&self.state, &self.client, subject, reply, &mut self.batch);
+            }
+        }
+    }
+
+    fn on_sub(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+        let max_subs = self.state.opts.max_subscriptions;
+        let sub = {
+            let subs = self.client.subs.lock();
+            if max_subs > 0 && subs.len() >= max_subs {
+                drop(subs);
+                tracing::error!(
+                    "{} - maximum subscriptions exceeded",
+                    self.client.log_prefix()
+                );
+                self.client
+                    .out
+                    .send_now(b"-ERR 'maximum subscriptions exceeded'\r\n");
+                return;
+            }
+            if subs.contains_key(sid) {
+                None
+            } else {
+                Some(SubRef(Arc::new(Subscription::new(
+                    self.client.clone(),
+                    subject,
+                    queue,
+                    sid,
+                ))))
+            }
+        };
+        if let Some(sub) = sub {
+            if self.state.add_subscription(&sub).is_err() {
+                self.client.out.send_now(b"-ERR 'Invalid Subject'\r\n");
+                return;
+            }
+            self.client.subs.lock().insert(sid.into(), sub.0.clone());
+        }
+        if self.connect.verbose {
+            self.client.out.send_now(encode::OK);
+        }
+    }
+
+    fn on_unsub(&mut self, sid: &[u8], max: Option<u64>) {
+        let sub = self.client.subs.lock().get(sid).cloned();
+        if let Some(sub) = sub {
+            let delivered = sub.delivered.load(Ordering::Relaxed);
+            match max {
+                Some(m) if m > 0 && m > delivered => sub.max.store(m, Ordering::Relaxed),
+                _ => self.state.remove_subscription(&SubRef(sub)),
+            }
+        }
+        if self.connect.verbose {
+            self.client.out.send_now(encode::OK);
+        }
+    }
+
+    /// Removes this connection's subscriptions and registration.
+    fn cleanup(&mut self) {
+        let subs: Vec<SubRef> = self
+            .client
+            .subs
+            .lock()
+            .drain()
+            .map(|(_, s)| SubRef(s))
+            .collect();
+        if !subs.is_empty() {
+            self.state.remove_subscriptions(&subs);
+        }
+        self.state.clients.lock().remove(&self.client.cid);
+    }
+}
+
+/// A short, printable form of an operation for protocol tracing.
+fn op_summary(op: &ClientOp<'_>) -> String {
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match op {
+        ClientOp::Connect(j) => format!("CONNECT {}", s(j)),
+        ClientOp::Pub {
+            subject,
+            reply,
+            payload,
+        } => {
+            format!(
+                "PUB {} {}{}",
+                s(subject),
+                reply.map(|r| s(r) + " ").unwrap_or_default(),
+                payload.len()
+            )
+        }
+        ClientOp::HPub {
+            subject,
+            reply,
+            headers,
+            payload,
+        } => format!(
+            "HPUB {} {}{} {}",
+            s(subject),
+            reply.map(|r| s(r) + " ").unwrap_or_default(),
+            headers.len(),
+            headers.len() + payload.len()
+        ),
+        ClientOp::Sub {
+            subject,
+            queue,
+            sid,
+        } => {
+            format!(
+                "SUB {} {}{}",
+                s(subject),
+                queue.map(|q| s(q) + " ").unwrap_or_default(),
+                s(sid)
+            )
+        }
+        ClientOp::Unsub { sid, max } => format!(
+            "UNSUB {}{}",
+            s(sid),
+            max.map(|m| format!(" {m}")).unwrap_or_default()
+        ),
+        ClientOp::Ping => "PING".into(),
+        ClientOp::Pong => "PONG".into(),
+        ClientOp::Ok => "+OK".into(),
+        ClientOp::Err(e) => format!("-ERR {}", s(e)),
+        ClientOp::Info(i) => format!("INFO {}", s(i)),
+    }
+}

@@ -1,0 +1,122 @@
+//! One client connection: the state other connections can reach
+//! ([`ClientShared`]: its outbound buffer and subscriptions), the read side
+//! ([`conn`]) that parses and executes the client's operations, and the write
+//! side ([`writer`]) that flushes the outbound buffer and keeps the connection
+//! alive with PINGs.
+
+pub mod conn;
+pub mod outbound;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::subscription::Subscription;
+pub use outbound::{Outbound, Push};
+
+/// Why a connection ended (nats-server's closed-state names, for logs and,
+/// later, `/connz?state=closed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    ClientClosed,
+    ReadError,
+    WriteError,
+    SlowConsumerPendingBytes,
+    SlowConsumerWriteDeadline,
+    ProtocolViolation,
+    ParseError,
+    StaleConnection,
+    AuthenticationViolation,
+    AuthenticationTimeout,
+    MaxPayloadExceeded,
+    MaxControlLineExceeded,
+    MaxConnectionsExceeded,
+    BadClientProtocolVersion,
+    NoRespondersRequiresHeaders,
+    ServerShutdown,
+    LameDuckMode,
+}
+
+impl CloseReason {
+    /// Whether what is queued should still be written before closing (an
+    /// `-ERR` explaining the close); a slow consumer is not reading, so no.
+    pub fn flushes(self) -> bool {
+        !matches!(
+            self,
+            CloseReason::SlowConsumerPendingBytes
+                | CloseReason::SlowConsumerWriteDeadline
+                | CloseReason::ReadError
+                | CloseReason::WriteError
+                | CloseReason::ClientClosed
+        )
+    }
+}
+
+/// What the client told us about itself in CONNECT (for logs and monitoring).
+#[derive(Debug, Clone, Default)]
+pub struct ClientMeta {
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+}
+
+/// The part of a connection that other tasks reach: publishers write into its
+/// outbound buffer, the server closes it.
+pub struct ClientShared {
+    pub cid: u64,
+    pub addr: SocketAddr,
+    pub started: Instant,
+    pub out: Outbound,
+    /// Deliver this client's own publishes back to it.
+    pub echo: AtomicBool,
+    /// CONNECT has been accepted.
+    pub connected: AtomicBool,
+    pub subs: Mutex<HashMap<Box<[u8]>, Arc<Subscription>>>,
+    pub meta: Mutex<ClientMeta>,
+    /// Milliseconds since `started` of the last bytes read from the client.
+    pub last_in_ms: AtomicU64,
+    /// PINGs sent without a PONG back.
+    pub pings_out: AtomicU32,
+    /// Tells the read side to stop (the writer or the server closed us).
+    pub stop_reading: Notify,
+}
+
+impl ClientShared {
+    pub fn new(cid: u64, addr: SocketAddr, max_pending: usize) -> Self {
+        ClientShared {
+            cid,
+            addr,
+            started: Instant::now(),
+            out: Outbound::new(max_pending),
+            echo: AtomicBool::new(true),
+            connected: AtomicBool::new(false),
+            subs: Mutex::new(HashMap::new()),
+            meta: Mutex::new(ClientMeta::default()),
+            last_in_ms: AtomicU64::new(0),
+            pings_out: AtomicU32::new(0),
+            stop_reading: Notify::new(),
+        }
+    }
+
+    pub fn echo(&self) -> bool {
+        self.echo.load(Ordering::Relaxed)
+    }
+
+    /// Closes the connection: the writer flushes what it should and shuts the
+    /// socket, the reader stops.
+    pub fn close(&self, reason: CloseReason) {
+        self.out.close(reason);
+        self.stop_reading.notify_one();
+    }
+
+    /// `ip:port - cid:N`, the prefix nats-server puts on client log lines.
+    pub fn log_prefix(&self) -> String {
+        format!("{}:{} - cid:{}", self.addr.ip(), self.addr.port(), self.cid)
+    }
+}

@@ -1,0 +1,285 @@
+//! From a parsed config file (`rnats_conf`) to [`Options`], with nats-server's
+//! key names and aliases. Keys rnats knows but does not implement yet are
+//! warned about by name; unknown keys are warnings too (errors under `-t`),
+//! as in nats-server.
+
+use std::path::Path;
+
+use rnats_conf::{ConfError, Map, Spanned};
+
+use crate::options::Options;
+
+/// What loading a config file found besides the options themselves.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// `file:line:col: ...` lines for options accepted but not implemented.
+    pub unimplemented: Vec<String>,
+    /// `file:line:col: unknown field "x"` lines.
+    pub unknown: Vec<String>,
+}
+
+/// Top-level blocks and keys rnats accepts without acting on them yet.
+const NOT_YET: &[&str] = &[
+    "tls",
+    "websocket",
+    "cluster",
+    "leafnodes",
+    "gateway",
+    "mqtt",
+    "accounts",
+    "operator",
+    "operators",
+    "resolver",
+    "resolver_preload",
+    "system_account",
+    "https",
+    "https_port",
+    "server_tags",
+    "allow_non_tls",
+    "logfile_size_limit",
+    "log_size_limit",
+    "syslog",
+    "remote_syslog",
+    "connect_error_reports",
+    "reconnect_error_reports",
+    "max_traced_msg_len",
+    "trusted",
+    "trusted_keys",
+    "mappings",
+    "no_sys_acc",
+    "disable_sublist_cache",
+];
+
+pub fn load(path: &Path, opts: &mut Options) -> Result<Report, ConfError> {
+    let map = rnats_conf::parse_file(path)?;
+    opts.config_file = Some(path.to_path_buf());
+    apply(&map, opts)
+}
+
+fn size(v: &Spanned) -> Result<usize, ConfError> {
+    let n = v.as_size()?;
+    usize::try_from(n).map_err(|_| v.invalid(format!("expected a non-negative size, got {n}")))
+}
+
+fn port(v: &Spanned) -> Result<(u16, bool), ConfError> {
+    match v.as_int()? {
+        -1 => Ok((0, true)),
+        p @ 0..=65535 => Ok((p as u16, false)),
+        p => Err(v.invalid(format!("invalid port {p}"))),
+    }
+}
+
+/// `host:port` as used by `listen` and `http`.
+fn host_port(v: &Spanned) -> Result<(Option<String>, Option<(u16, bool)>), ConfError> {
+    if let Ok(p) = v.as_int() {
+        let p = port(v).map_err(|_| v.invalid(format!("invalid port {p}")))?;
+        return Ok((None, Some(p)));
+    }
+    let s = v.as_str()?;
+    let (h, p) = s
+        .rsplit_once(':')
+        .ok_or_else(|| v.invalid(format!("could not parse address string {s:?}")))?;
+    let p: i64 = p
+        .parse()
+        .map_err(|_| v.invalid(format!("could not parse port {p:?}")))?;
+    let p = match p {
+        -1 => (0, true),
+        0..=65535 => (p as u16, false),
+        _ => return Err(v.invalid(format!("invalid port {p}"))),
+    };
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    Ok(((!h.is_empty()).then(|| h.to_string()), Some(p)))
+}
+
+pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
+    let mut report = Report::default();
+    for (key, entry) in map.iter() {
+        let v = &entry.value;
+        match key.to_ascii_lowercase().as_str() {
+            "listen" => {
+                let (h, p) = host_port(v)?;
+                if let Some(h) = h {
+                    opts.host = h;
+                }
+                if let Some((p, r)) = p {
+                    opts.port = p;
+                    opts.random_port = r;
+                }
+            }
+            "host" | "net" => opts.host = v.as_str()?.to_string(),
+            "port" => (opts.port, opts.random_port) = port(v)?,
+            "server_name" => opts.server_name = Some(v.as_str()?.to_string()),
+            "client_advertise" => opts.client_advertise = Some(v.as_str()?.to_string()),
+            "http" => {
+                let (h, p) = host_port(v)?;
+                if let Some(h) = h {
+                    opts.http_host = h;
+                }
+                opts.http_port = p.map(|(p, _)| p);
+            }
+            "http_port" | "monitor_port" => opts.http_port = Some(port(v)?.0),
+            "max_payload" => opts.max_payload = size(v)?,
+            "max_pending" => opts.max_pending = size(v)?,
+            "max_control_line" => opts.max_control_line = size(v)?,
+            "max_connections" | "max_conn" => opts.max_connections = size(v)?,
+            "max_subscriptions" | "max_subs" => opts.max_subscriptions = size(v)?,
+            "ping_interval" => opts.ping_interval = v.as_duration()?,
+            "ping_max" => {
+                opts.ping_max =
+                    u32::try_from(v.as_int()?).map_err(|_| v.invalid("invalid ping_max"))?
+            }
+            "write_deadline" => opts.write_deadline = v.as_duration()?,
+            "lame_duck_duration" => {
+                let d = v.as_duration()?;
+                if d < std::time::Duration::from_secs(30) {
+                    return Err(v.invalid(format!(
+                        "invalid lame_duck_duration of {d:?}, minimum is 30 seconds"
+                    )));
+                }
+                opts.lame_duck_duration = d;
+            }
+            "lame_duck_grace_period" => opts.lame_duck_grace_period = v.as_duration()?,
+            "debug" => opts.debug = v.as_bool()?,
+            "trace" | "trace_verbose" => opts.trace = v.as_bool()?,
+            "logtime" => opts.logtime = v.as_bool()?,
+            "log_file" | "logfile" => opts.log_file = Some(v.as_str()?.into()),
+            "pid_file" | "pidfile" => opts.pid_file = Some(v.as_str()?.into()),
+            "ports_file_dir" => opts.ports_file_dir = Some(v.as_str()?.into()),
+            "no_auth_user" => opts.no_auth_user = Some(v.as_str()?.to_string()),
+            "authorization" => apply_authorization(v.as_map()?, opts, &mut report)?,
+            "jetstream" => {
+                opts.jetstream = match &v.value {
+                    rnats_conf::Value::Map(js) => {
+                        if let Some(sd) = js.get("store_dir").or_else(|| js.get("storedir")) {
+                            opts.store_dir = Some(sd.as_str()?.into());
+                        }
+                        js.get("enabled")
+                            .map(|e| e.as_bool())
+                            .transpose()?
+                            .unwrap_or(true)
+                    }
+                    rnats_conf::Value::String(s) => {
+                        matches!(s.to_ascii_lowercase().as_str(), "enabled" | "enable")
+                    }
+                    _ => v.as_bool()?,
+                };
+            }
+            k if NOT_YET.contains(&k) => report.unimplemented.push(format!(
+                "{}: option {key:?} is not implemented yet in rnats and is ignored",
+                entry.key_pos
+            )),
+            _ if entry.used_as_variable => {}
+            _ => report
+                .unknown
+                .push(format!("{}: unknown field {key:?}", entry.key_pos)),
+        }
+    }
+    Ok(report)
+}
+
+fn apply_authorization(
+    auth: &Map,
+    opts: &mut Options,
+    report: &mut Report,
+) -> Result<(), ConfError> {
+    for (key, entry) in auth.iter() {
+        let v = &entry.value;
+        match key.to_ascii_lowercase().as_str() {
+            "user" | "username" => opts.auth.username = Some(v.as_str()?.to_string()),
+            "pass" | "password" => opts.auth.password = Some(v.as_str()?.to_string()),
+            "token" => opts.auth.token = Some(v.as_str()?.to_string()),
+            "timeout" => {
+                // nats-server takes a number of seconds (float) or a duration string.
+                opts.auth_timeout = match &v.value {
+                    rnats_conf::Value::Int(n) => std::time::Duration::from_secs((*n).max(0) as u64),
+                    rnats_conf::Value::Float(f) => std::time::Duration::from_secs_f64(f.max(0.0)),
+                    _ => v.as_duration()?,
+                }
+            }
+            "users" => {
+                for u in v.as_array()? {
+                    let m = u.as_map()?;
+                    let user = m.get("user").or_else(|| m.get("username"));
+                    let pass = m.get("password").or_else(|| m.get("pass"));
+                    match (user, pass) {
+                        (Some(user), Some(pass)) => opts
+                            .auth
+                            .users
+                            .push((user.as_str()?.to_string(), pass.as_str()?.to_string())),
+                        _ => report.unimplemented.push(format!(
+                            "{}: users without user/password (nkeys, permissions) are not implemented yet",
+                            u.pos
+                        )),
+                    }
+                }
+            }
+            _ => report.unimplemented.push(format!(
+                "{}: authorization option {key:?} is not implemented yet",
+                entry.key_pos
+            )),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn conf(text: &str) -> (Options, Report) {
+        let map = rnats_conf::parse_str(text).unwrap();
+        let mut o = Options::default();
+        let r = apply(&map, &mut o).unwrap();
+        (o, r)
+    }
+
+    #[test]
+    fn core_options() {
+        let (o, r) = conf(
+            "listen: 127.0.0.1:4333\nmax_payload: 2MB\nmax_pending: 65536\nping_interval: \"1s\"\nping_max: 3\n\
+             max_connections: 2\nmax_subscriptions: 5\nwrite_deadline: \"3s\"\nserver_name: s1\nhttp: 8222\n\
+             lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\ndebug: true\nbogus: 1\ncluster { port: 6222 }",
+        );
+        assert_eq!(o.host, "127.0.0.1");
+        assert_eq!(o.port, 4333);
+        assert_eq!(o.max_payload, 2 * 1024 * 1024);
+        assert_eq!(o.max_pending, 65536);
+        assert_eq!(o.ping_interval, Duration::from_secs(1));
+        assert_eq!(o.ping_max, 3);
+        assert_eq!(o.max_connections, 2);
+        assert_eq!(o.max_subscriptions, 5);
+        assert_eq!(o.write_deadline, Duration::from_secs(3));
+        assert_eq!(o.server_name.as_deref(), Some("s1"));
+        assert_eq!(o.http_port, Some(8222));
+        assert_eq!(o.lame_duck_duration, Duration::from_secs(30));
+        assert!(o.debug);
+        assert_eq!(r.unknown.len(), 1, "{:?}", r.unknown);
+        assert!(r.unknown[0].contains("bogus"));
+        assert_eq!(r.unimplemented.len(), 1);
+    }
+
+    #[test]
+    fn auth_and_jetstream() {
+        let (o, _) = conf(
+            "authorization { user: a, password: b, timeout: 3 }\njetstream { store_dir: /tmp/js }",
+        );
+        assert_eq!(o.auth.username.as_deref(), Some("a"));
+        assert_eq!(o.auth.password.as_deref(), Some("b"));
+        assert_eq!(o.auth_timeout, Duration::from_secs(3));
+        assert!(o.jetstream);
+        assert_eq!(o.store_dir.as_deref(), Some(Path::new("/tmp/js")));
+        let (o, _) = conf("authorization { token: s3cr3t }\njetstream: enabled");
+        assert_eq!(o.auth.token.as_deref(), Some("s3cr3t"));
+        assert!(o.jetstream);
+    }
+
+    #[test]
+    fn bad_values_name_their_position() {
+        let map = rnats_conf::parse_str("port: 99999").unwrap();
+        let err = apply(&map, &mut Options::default()).unwrap_err();
+        assert!(err.to_string().contains("1:"), "{err}");
+        let map = rnats_conf::parse_str("lame_duck_duration: \"3s\"").unwrap();
+        assert!(apply(&map, &mut Options::default()).is_err());
+    }
+}

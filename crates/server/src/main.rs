@@ -1,0 +1,190 @@
+//! `rnats-server`: flags and config file in, a running server out. Errors at
+//! this edge are reported the way nats-server reports them (a one-line
+//! message and exit status 1, or a `[FTL]` log line once logging is up).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use rnats_server::cli::{self, Invocation};
+use rnats_server::options::Options;
+use rnats_server::server::{self, Server};
+use rnats_server::signals::{self, Stop};
+use rnats_server::{config, logging, NATS_COMPAT_VERSION, RNATS_VERSION};
+
+fn main() -> ExitCode {
+    let flags = match cli::parse(std::env::args_os()) {
+        Ok(Invocation::Run(f)) => f,
+        Ok(Invocation::Help(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Invocation::Version) => {
+            println!(
+                "rnats-server: v{RNATS_VERSION} (nats-server v{NATS_COMPAT_VERSION} compatible)"
+            );
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(spec) = &flags.signal {
+        return match signals::send(spec) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rnats-server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let mut opts = Options::default();
+    let mut report = config::Report::default();
+    if let Some(path) = &flags.config {
+        match config::load(path, &mut opts) {
+            Ok(r) => report = r,
+            Err(e) => {
+                eprintln!("rnats-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Err(e) = flags.apply(&mut opts) {
+        eprintln!("rnats-server: {e}");
+        return ExitCode::FAILURE;
+    }
+    if flags.check_config {
+        if !report.unknown.is_empty() {
+            for u in &report.unknown {
+                eprintln!("rnats-server: {u}");
+            }
+            return ExitCode::FAILURE;
+        }
+        let name = flags
+            .config
+            .as_deref()
+            .map_or("<none>".into(), |p| p.display().to_string());
+        println!("rnats-server: configuration file {name} is valid");
+        return ExitCode::SUCCESS;
+    }
+
+    if let Err(e) = logging::init(
+        opts.debug,
+        opts.trace,
+        opts.logtime,
+        opts.log_file.as_deref(),
+    ) {
+        eprintln!("rnats-server: could not open log file: {e}");
+        return ExitCode::FAILURE;
+    }
+    for line in report.unknown.iter().chain(&report.unimplemented) {
+        tracing::warn!("{line}");
+    }
+    for name in flags.unimplemented() {
+        tracing::warn!("Flag {name:?} is not implemented yet in rnats and is ignored");
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => logging::fatal(format!("could not start the runtime: {e}")),
+    };
+    runtime.block_on(run(opts));
+    ExitCode::SUCCESS
+}
+
+async fn run(opts: Options) {
+    tracing::info!("Starting rnats-server");
+    tracing::info!("  Version:  {RNATS_VERSION} (nats-server {NATS_COMPAT_VERSION} compatible)");
+    if opts.jetstream {
+        tracing::warn!("JetStream is not implemented yet in rnats; -js is ignored");
+    }
+    let addr = format!(
+        "{}:{}",
+        opts.host,
+        if opts.random_port { 0 } else { opts.port }
+    );
+    let pid_file = opts.pid_file.clone();
+    let ports_dir = opts.ports_file_dir.clone();
+    let server = match Server::bind(opts).await {
+        Ok(s) => s,
+        Err(e) => logging::fatal(format!(
+            "Error listening on port: {addr}, {:?}",
+            e.to_string()
+        )),
+    };
+    let state = server.state();
+    tracing::info!("  Name:     {}", state.server_name);
+    tracing::info!("  ID:       {}", state.server_id);
+    let local = match server.local_addr() {
+        Ok(a) => a,
+        Err(e) => logging::fatal(format!("Error reading the listen address: {e}")),
+    };
+    let host = &state.opts.host;
+    tracing::info!(
+        "Listening for client connections on {}",
+        join_host_port(host, local.port())
+    );
+    let ports_file = ports_dir.map(|d| write_ports_file(&d, host, local.port()));
+    if let Some(p) = &pid_file {
+        if let Err(e) = std::fs::write(p, std::process::id().to_string()) {
+            logging::fatal(format!("Could not write pidfile: {e}"));
+        }
+    }
+    tracing::info!("Server is ready");
+
+    let accept = tokio::spawn(server.run());
+    let stop = signals::wait(state.clone()).await;
+    if let Err(e) = &stop {
+        tracing::error!("Could not install signal handlers: {e}");
+    }
+    if !matches!(stop, Ok(Stop::LameDuckDone)) {
+        tracing::info!("Initiating Shutdown...");
+    }
+    server::shutdown(&state);
+    let _ = accept.await;
+    // Give writers a moment to flush their final -ERR/close.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    if let Some(p) = pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Some(Some(p)) = ports_file {
+        let _ = std::fs::remove_file(p);
+    }
+    tracing::info!("Server Exiting..");
+}
+
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// `<dir>/<argv0 basename>_<pid>.ports` with the URLs clients can use.
+fn write_ports_file(dir: &Path, host: &str, port: u16) -> Option<PathBuf> {
+    let exe = std::env::args()
+        .next()
+        .unwrap_or_else(|| "rnats-server".into());
+    let base = Path::new(&exe)
+        .file_name()
+        .map_or("rnats-server".into(), |s| s.to_string_lossy().into_owned());
+    let path = dir.join(format!("{base}_{}.ports", std::process::id()));
+    let host = if host == "0.0.0.0" || host == "::" {
+        "127.0.0.1"
+    } else {
+        host
+    };
+    let body = serde_json::json!({ "nats": [format!("nats://{}", join_host_port(host, port))] });
+    match std::fs::write(&path, body.to_string()) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            tracing::error!("Error writing ports file {}: {e}", path.display());
+            None
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Every server setting, with nats-server's defaults. Filled from the config
+//! file first (`config`), then from command-line flags (`cli`), which win.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Authentication configured for the global account (the full model comes
+/// with accounts; this is what `--user/--pass/--auth` and `authorization {}` set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimpleAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub users: Vec<(String, String)>,
+}
+
+impl SimpleAuth {
+    pub fn required(&self) -> bool {
+        self.username.is_some() || self.token.is_some() || !self.users.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub host: String,
+    pub port: u16,
+    /// `-p -1`: pick a free port.
+    pub random_port: bool,
+    pub server_name: Option<String>,
+    pub client_advertise: Option<String>,
+    pub http_host: String,
+    pub http_port: Option<u16>,
+    pub max_payload: usize,
+    pub max_pending: usize,
+    pub max_control_line: usize,
+    pub max_connections: usize,
+    /// 0 means unlimited.
+    pub max_subscriptions: usize,
+    pub ping_interval: Duration,
+    pub ping_max: u32,
+    pub write_deadline: Duration,
+    pub auth_timeout: Duration,
+    pub lame_duck_duration: Duration,
+    pub lame_duck_grace_period: Duration,
+    pub auth: SimpleAuth,
+    pub no_auth_user: Option<String>,
+    pub debug: bool,
+    pub trace: bool,
+    pub logtime: bool,
+    pub log_file: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub ports_file_dir: Option<PathBuf>,
+    pub config_file: Option<PathBuf>,
+    pub jetstream: bool,
+    pub store_dir: Option<PathBuf>,
+    pub cluster_name: Option<String>,
+    pub cluster_listen: Option<String>,
+    pub routes: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: "0.0.0.0".into(),
+            port: 4222,
+            random_port: false,
+            server_name: None,
+            client_advertise: None,
+            http_host: "0.0.0.0".into(),
+            http_port: None,
+            max_payload: 1024 * 1024,
+            max_pending: 64 * 1024 * 1024,
+            max_control_line: 4096,
+            max_connections: 64 * 1024,
+            max_subscriptions: 0,
+            ping_interval: Duration::from_secs(120),
+            ping_max: 2,
+            write_deadline: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(2),
+            lame_duck_duration: Duration::from_secs(120),
+            lame_duck_grace_period: Duration::from_secs(10),
+            auth: SimpleAuth::default(),
+            no_auth_user: None,
+            debug: false,
+            trace: false,
+            logtime: true,
+            log_file: None,
+            pid_file: None,
+            ports_file_dir: None,
+            config_file: None,
+            jetstream: false,
+            store_dir: None,
+            cluster_name: None,
+            cluster_listen: None,
+            routes: Vec::new(),
+        }
+    }
+}

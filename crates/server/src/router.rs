@@ -1,0 +1,192 @@
+//! Routing one published message to everyone interested: look up the
+//! subject's interest (through a per-connection cache validated by the
+//! sublist's generation), append a frame to each plain subscriber and to one
+//! member of each queue group, and remember which connections need their
+//! writer woken at the end of the publisher's read batch.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use rnats_proto::encode;
+use rnats_subject::MatchResult;
+
+use crate::client::{ClientShared, Push};
+use crate::server::ServerState;
+use crate::stats::LocalCounts;
+use crate::subscription::{Admit, SubRef};
+
+/// One message as published.
+pub struct Message<'a> {
+    pub subject: &'a [u8],
+    pub reply: Option<&'a [u8]>,
+    pub headers: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+}
+
+impl Message<'_> {
+    fn size(&self) -> usize {
+        self.payload.len() + self.headers.map_or(0, <[u8]>::len)
+    }
+}
+
+/// Match results this connection has looked up, valid while the sublist's
+/// generation is unchanged.
+pub struct MatchCache {
+    generation: u64,
+    entries: AHashMap<Box<[u8]>, Arc<MatchResult<SubRef>>>,
+}
+
+/// Bound on cached subjects per connection; the cache restarts when full.
+const CACHE_MAX: usize = 1024;
+
+impl Default for MatchCache {
+    fn default() -> Self {
+        MatchCache {
+            generation: u64::MAX,
+            entries: AHashMap::new(),
+        }
+    }
+}
+
+impl MatchCache {
+    pub fn lookup(&mut self, state: &ServerState, subject: &[u8]) -> Arc<MatchResult<SubRef>> {
+        let generation = state.sublist_generation();
+        if generation != self.generation {
+            self.entries.clear();
+            self.generation = generation;
+        }
+        if let Some(r) = self.entries.get(subject) {
+            return r.clone();
+        }
+        let r = Arc::new(state.sublist.read().matches(subject));
+        if self.entries.len() >= CACHE_MAX {
+            self.entries.clear();
+        }
+        self.entries.insert(subject.into(), r.clone());
+        r
+    }
+}
+
+/// Per-batch routing scratch owned by a publishing connection.
+#[derive(Default)]
+pub struct Batch {
+    /// Connections whose writers must be woken when the batch ends.
+    pub to_flush: Vec<Arc<ClientShared>>,
+    pub counts: LocalCounts,
+    /// Subscriptions that reached their auto-unsubscribe maximum.
+    pub expired: Vec<SubRef>,
+}
+
+impl Batch {
+    /// Wakes every writer that got data and publishes the batch's counters.
+    pub fn finish(&mut self, state: &ServerState) {
+        for c in self.to_flush.drain(..) {
+            c.out.flush();
+        }
+        state.counters.add(&self.counts);
+        self.counts = LocalCounts::default();
+        for sub in self.expired.drain(..) {
+            state.remove_subscription(&sub);
+        }
+    }
+}
+
+/// Delivers `msg` to all interest; returns whether anyone got it.
+pub fn route(
+    state: &ServerState,
+    cache: &mut MatchCache,
+    publisher: &ClientShared,
+    msg: &Message<'_>,
+    batch: &mut Batch,
+) -> bool {
+    let result = cache.lookup(state, msg.subject);
+    if result.is_empty() {
+        return false;
+    }
+    let echo = publisher.echo();
+    let mut delivered = false;
+    for sub in &result.psubs {
+        if !echo && sub.client.cid == publisher.cid {
+            continue;
+        }
+        delivered |= deliver(state, sub, msg, batch);
+    }
+    for group in &result.qsubs {
+        let n = group.members.len();
+        let start = fastrand::usize(..n);
+        for i in 0..n {
+            let sub = &group.members[(start + i) % n];
+            if !echo && sub.client.cid == publisher.cid {
+                continue;
+            }
+            if deliver(state, sub, msg, batch) {
+                delivered = true;
+                break;
+            }
+        }
+    }
+    delivered
+}
+
+/// Appends the frame for `msg` to one subscription's connection.
+#[inline]
+fn deliver(state: &ServerState, sub: &SubRef, msg: &Message<'_>, batch: &mut Batch) -> bool {
+    match sub.admit() {
+        Admit::Skip => return false,
+        Admit::DeliverLast => batch.expired.push(sub.clone()),
+        Admit::Deliver => {}
+    }
+    let client = &sub.client;
+    let size = msg.size();
+    let push = client.out.push(Some(size), |b| match msg.headers {
+        None => encode::msg(b, msg.subject, &sub.sid, msg.reply, msg.payload),
+        Some(h) => encode::hmsg(b, msg.subject, &sub.sid, msg.reply, h, msg.payload),
+    });
+    match push {
+        Push::Queued => {}
+        Push::NeedsFlush => batch.to_flush.push(client.clone()),
+        Push::Closed => return false,
+        Push::SlowConsumer => {
+            state
+                .counters
+                .slow_consumers
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                client.log_prefix(),
+                state.opts.max_pending
+            );
+            client.stop_reading.notify_one();
+            return false;
+        }
+    }
+    batch.counts.out_msgs += 1;
+    batch.counts.out_bytes += size as u64;
+    true
+}
+
+/// The `503` status nats-server sends to a requester when nobody is listening:
+/// delivered on the requester's own subscription matching the reply subject.
+pub fn no_responders(
+    state: &ServerState,
+    publisher: &Arc<ClientShared>,
+    subject: &[u8],
+    reply: &[u8],
+    batch: &mut Batch,
+) {
+    let result = state.sublist.read().matches(reply);
+    let Some(sub) = result.psubs.iter().find(|s| s.client.cid == publisher.cid) else {
+        return;
+    };
+    let mut headers = Vec::with_capacity(40 + subject.len());
+    headers.extend_from_slice(b"NATS/1.0 503\r\nNats-Subject: ");
+    headers.extend_from_slice(subject);
+    headers.extend_from_slice(b"\r\n\r\n");
+    let push = publisher.out.push(Some(0), |b| {
+        encode::hmsg(b, reply, &sub.sid, None, &headers, b"")
+    });
+    if push == Push::NeedsFlush {
+        batch.to_flush.push(publisher.clone());
+    }
+}

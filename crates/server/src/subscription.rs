@@ -1,0 +1,75 @@
+//! A subscription as the router sees it: who to deliver to, under which sid,
+//! and the auto-unsubscribe countdown (`UNSUB <sid> <max>`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::client::ClientShared;
+
+pub struct Subscription {
+    pub client: Arc<ClientShared>,
+    pub subject: Box<[u8]>,
+    pub queue: Option<Box<[u8]>>,
+    pub sid: Box<[u8]>,
+    /// Deliveries after which the subscription ends; 0 = unlimited.
+    pub max: AtomicU64,
+    pub delivered: AtomicU64,
+}
+
+/// What happened when a message was offered to a subscription.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit {
+    Deliver,
+    /// Deliver, and this was the last one: remove the subscription.
+    DeliverLast,
+    /// Already past its maximum.
+    Skip,
+}
+
+impl Subscription {
+    pub fn new(
+        client: Arc<ClientShared>,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        sid: &[u8],
+    ) -> Self {
+        Subscription {
+            client,
+            subject: subject.into(),
+            queue: queue.map(Into::into),
+            sid: sid.into(),
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one delivery against `max`.
+    #[inline]
+    pub fn admit(&self) -> Admit {
+        let max = self.max.load(Ordering::Relaxed);
+        let n = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+        match max {
+            0 => Admit::Deliver,
+            m if n < m => Admit::Deliver,
+            m if n == m => Admit::DeliverLast,
+            _ => Admit::Skip,
+        }
+    }
+}
+
+/// A subscription handle compared by identity, as the sublist needs.
+#[derive(Clone)]
+pub struct SubRef(pub Arc<Subscription>);
+
+impl PartialEq for SubRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::ops::Deref for SubRef {
+    type Target = Subscription;
+    fn deref(&self) -> &Subscription {
+        &self.0
+    }
+}
