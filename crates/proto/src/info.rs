@@ -55,6 +55,11 @@ pub struct ServerInfo {
     pub ws_connect_urls: Vec<String>,
     #[serde(skip_serializing_if = "is_false")]
     pub ldm: bool,
+    /// Set on the INFO that answers a protocol-1 client's first PING.
+    #[serde(skip_serializing_if = "is_false")]
+    pub connect_info: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub remote_account: String,
     #[serde(skip_serializing_if = "is_zero")]
     pub api_lvl: u64,
 }

@@ -135,10 +135,6 @@ const VERBS: &[(&[u8], Verb)] = &[
     (b"INFO", Verb::Info),
 ];
 
-/// Room for the operation name in front of the arguments when bounding a
-/// control line that has no newline yet.
-const OP_SLACK: usize = 16;
-
 fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
@@ -211,9 +207,19 @@ impl Parser {
         if !possible {
             return Err(ParseError::UnknownOp);
         }
-        if buf.len() > self.max_control_line + OP_SLACK {
+        // Measure what the complete line's argument would be measured as, so
+        // that refusing early agrees with refusing once the line is complete.
+        let mut arg = &buf[word_end.unwrap_or(buf.len())..];
+        while let Some((&b, rest)) = arg.split_first() {
+            if !is_ws(b) {
+                break;
+            }
+            arg = rest;
+        }
+        let arg_len = arg.len() - usize::from(arg.last() == Some(&b'\r'));
+        if arg_len > self.max_control_line {
             return Err(ParseError::MaxControlLine {
-                len: buf.len(),
+                len: arg_len,
                 max: self.max_control_line,
             });
         }

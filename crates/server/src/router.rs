@@ -80,7 +80,9 @@ pub struct Batch {
 
 impl Batch {
     /// Wakes every writer that got data and publishes the batch's counters.
-    pub fn finish(&mut self, state: &ServerState) {
+    /// Returns whether any writer was woken.
+    pub fn finish(&mut self, state: &ServerState) -> bool {
+        let woke = !self.to_flush.is_empty();
         for c in self.to_flush.drain(..) {
             c.out.flush();
         }
@@ -89,6 +91,7 @@ impl Batch {
         for sub in self.expired.drain(..) {
             state.remove_subscription(&sub);
         }
+        woke
     }
 }
 

@@ -80,13 +80,18 @@ impl ServerState {
         self.clients.lock().len()
     }
 
-    /// The `INFO` line for one client.
-    pub fn info_line(&self, client: &ClientShared) -> Vec<u8> {
+    /// The `INFO` body for one client.
+    pub fn client_info(&self, client: &ClientShared) -> ServerInfo {
         let mut info = self.info.clone();
         info.client_id = client.cid;
         info.client_ip = client.addr.ip().to_string();
         info.ldm = self.lame_duck.load(Ordering::Relaxed);
-        info.to_line()
+        info
+    }
+
+    /// The `INFO` line for one client.
+    pub fn info_line(&self, client: &ClientShared) -> Vec<u8> {
+        self.client_info(client).to_line()
     }
 }
 
@@ -118,6 +123,7 @@ impl Server {
             headers: true,
             auth_required: opts.auth.required(),
             max_payload: opts.max_payload,
+            api_lvl: 5,
             ..ServerInfo::default()
         };
         let state = Arc::new(ServerState {

