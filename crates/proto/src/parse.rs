@@ -182,8 +182,9 @@ impl Parser {
             Verb::Ok => ClientOp::Ok,
             Verb::Err => ClientOp::Err(arg),
             Verb::Info => ClientOp::Info(arg),
-            _ if !has_ws => return Err(ParseError::UnknownOp),
+            // A bare CONNECT is an empty (invalid) JSON body, not a parse error.
             Verb::Connect => ClientOp::Connect(arg),
+            _ if !has_ws => return Err(ParseError::UnknownOp),
             Verb::Sub => parse_sub(arg)?,
             Verb::Unsub => parse_unsub(arg)?,
             Verb::Pub => return self.parse_pub(buf, arg, after_line),
@@ -345,13 +346,17 @@ fn parse_unsub(arg: &[u8]) -> Result<ClientOp<'_>, ParseError> {
 /// `\r\n`; `None` until all of it has arrived.
 fn take_payload(buf: &[u8], start: usize, size: usize) -> Result<Option<&[u8]>, ParseError> {
     let end = start + size;
-    if buf.len() < end + 2 {
-        return Ok(None);
+    // Check each terminator byte as soon as it arrives, as nats-server does.
+    match buf.get(end) {
+        None => return Ok(None),
+        Some(b'\r') => {}
+        Some(_) => return Err(ParseError::UnknownOp),
     }
-    if &buf[end..end + 2] != b"\r\n" {
-        return Err(ParseError::UnknownOp);
+    match buf.get(end + 1) {
+        None => Ok(None),
+        Some(b'\n') => Ok(Some(&buf[start..end])),
+        Some(_) => Err(ParseError::UnknownOp),
     }
-    Ok(Some(&buf[start..end]))
 }
 
 /// Splits on spaces and tabs into `out`; returns the count, or `None` when

@@ -61,7 +61,7 @@ fn size(v: &Spanned) -> Result<usize, ConfError> {
     usize::try_from(n).map_err(|_| v.invalid(format!("expected a non-negative size, got {n}")))
 }
 
-fn port(v: &Spanned) -> Result<(u16, bool), ConfError> {
+fn port(v: &Spanned) -> Result<PortSpec, ConfError> {
     match v.as_int()? {
         -1 => Ok((0, true)),
         p @ 0..=65535 => Ok((p as u16, false)),
@@ -69,8 +69,11 @@ fn port(v: &Spanned) -> Result<(u16, bool), ConfError> {
     }
 }
 
-/// `host:port` as used by `listen` and `http`.
-fn host_port(v: &Spanned) -> Result<(Option<String>, Option<(u16, bool)>), ConfError> {
+/// A port as configured: the number, and whether `-1` asked for a random one.
+type PortSpec = (u16, bool);
+
+/// `host:port` (or a bare port) as used by `listen` and `http`.
+fn host_port(v: &Spanned) -> Result<(Option<String>, Option<PortSpec>), ConfError> {
     if let Ok(p) = v.as_int() {
         let p = port(v).map_err(|_| v.invalid(format!("invalid port {p}")))?;
         return Ok((None, Some(p)));

@@ -24,12 +24,6 @@ pub struct Message<'a> {
     pub payload: &'a [u8],
 }
 
-impl Message<'_> {
-    fn size(&self) -> usize {
-        self.payload.len() + self.headers.map_or(0, <[u8]>::len)
-    }
-}
-
 /// Match results this connection has looked up, valid while the sublist's
 /// generation is unchanged.
 pub struct MatchCache {
@@ -141,8 +135,12 @@ fn deliver(state: &ServerState, sub: &SubRef, msg: &Message<'_>, batch: &mut Bat
         Admit::Deliver => {}
     }
     let client = &sub.client;
-    let size = msg.size();
-    let push = client.out.push(Some(size), |b| match msg.headers {
+    // A client that did not ask for headers gets the message without them.
+    let headers = msg
+        .headers
+        .filter(|_| client.headers.load(Ordering::Relaxed));
+    let size = msg.payload.len() + headers.map_or(0, <[u8]>::len);
+    let push = client.out.push(Some(size), |b| match headers {
         None => encode::msg(b, msg.subject, &sub.sid, msg.reply, msg.payload),
         Some(h) => encode::hmsg(b, msg.subject, &sub.sid, msg.reply, h, msg.payload),
     });

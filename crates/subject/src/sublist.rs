@@ -359,6 +359,8 @@ fn visit_level<T>(
 mod smallvec_like {
     const INLINE: usize = 16;
 
+    // Lives on the stack for one match call; the inline variant's size is the point.
+    #[allow(clippy::large_enum_variant)]
     pub enum Tokens<'a> {
         Inline([&'a [u8]; INLINE], usize),
         Heap(Vec<&'a [u8]>),

@@ -295,6 +295,9 @@ impl Conn {
         }
         self.parser.headers = connect.headers();
         self.client.echo.store(connect.echo(), Ordering::Relaxed);
+        self.client
+            .headers
+            .store(connect.headers(), Ordering::Relaxed);
         *self.client.meta.lock() = super::ClientMeta {
             name: connect.name.clone().unwrap_or_default(),
             lang: connect.lang.clone().unwrap_or_default(),

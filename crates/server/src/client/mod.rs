@@ -75,6 +75,8 @@ pub struct ClientShared {
     pub out: Outbound,
     /// Deliver this client's own publishes back to it.
     pub echo: AtomicBool,
+    /// The client understands HMSG; messages with headers reach it without them otherwise.
+    pub headers: AtomicBool,
     /// CONNECT has been accepted.
     pub connected: AtomicBool,
     pub subs: Mutex<HashMap<Box<[u8]>, Arc<Subscription>>>,
@@ -95,6 +97,7 @@ impl ClientShared {
             started: Instant::now(),
             out: Outbound::new(max_pending),
             echo: AtomicBool::new(true),
+            headers: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             subs: Mutex::new(HashMap::new()),
             meta: Mutex::new(ClientMeta::default()),

@@ -1,0 +1,592 @@
+//! FileStore: the disk `MsgStore`. Owns the store lock, appends records to the active block,
+//! rolls blocks, persists removals as markers, compacts sparse blocks and serves reads.
+//! Format in `record`, accounting in `block`, replay in `recover`, group commit in `sync`.
+
+mod block;
+mod index;
+mod record;
+mod recover;
+mod sync;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::core::{Core, Removed};
+use crate::error::StoreError;
+use crate::io::{RealIo, StoreIo};
+use crate::types::{file_msg_size, StoreLimits, StoredMsg, StreamState, SubjectState};
+use crate::{now_nanos, MsgStore};
+use block::{block_path, tmp_path, Block};
+use index::Loc;
+use record::Kind;
+pub use recover::{DamagedRange, RecoveryReport};
+pub use sync::SyncPolicy;
+
+/// FileStore settings.
+#[derive(Clone, Debug)]
+pub struct FileStoreConfig {
+    pub dir: PathBuf,
+    /// A block rolls once it would grow past this (8 MiB is a good default).
+    pub block_size: u64,
+    pub sync: SyncPolicy,
+    pub limits: StoreLimits,
+}
+
+impl FileStoreConfig {
+    pub const DEFAULT_BLOCK_SIZE: u64 = 8 * 1024 * 1024;
+
+    pub fn new(dir: impl Into<PathBuf>, limits: StoreLimits) -> Self {
+        FileStoreConfig {
+            dir: dir.into(),
+            block_size: Self::DEFAULT_BLOCK_SIZE,
+            sync: SyncPolicy::Interval(std::time::Duration::from_secs(120)),
+            limits,
+        }
+    }
+}
+
+struct Inner {
+    core: Core<Loc>,
+    blocks: BTreeMap<u32, Block>,
+    active: u32,
+    closed: bool,
+    buf: Vec<u8>,
+}
+
+pub struct FileStore {
+    dir: PathBuf,
+    block_size: u64,
+    io: Arc<dyn StoreIo>,
+    inner: Mutex<Inner>,
+    sync: Arc<sync::SyncShared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    report: RecoveryReport,
+}
+
+impl FileStore {
+    pub fn open(cfg: FileStoreConfig) -> Result<Self, StoreError> {
+        Self::open_with_io(cfg, Arc::new(RealIo))
+    }
+
+    pub fn open_with_io(cfg: FileStoreConfig, io: Arc<dyn StoreIo>) -> Result<Self, StoreError> {
+        let rec = recover::recover(io.as_ref(), &cfg.dir, cfg.limits.clone())?;
+        let last = rec.core.last_seq;
+        let sync = sync::SyncShared::new(cfg.sync.clone(), last);
+        let mut inner = Inner {
+            core: rec.core,
+            blocks: rec.blocks,
+            active: 0,
+            closed: false,
+            buf: Vec::new(),
+        };
+        // Whatever we recovered is made durable before we report it as synced.
+        for b in inner.blocks.values() {
+            b.file.sync()?;
+        }
+        let store = FileStore {
+            dir: cfg.dir,
+            block_size: cfg.block_size.max(64),
+            io,
+            inner: Mutex::new(Inner {
+                core: Core::new(cfg.limits),
+                blocks: BTreeMap::new(),
+                active: 0,
+                closed: true,
+                buf: Vec::new(),
+            }),
+            sync,
+            thread: Mutex::new(None),
+            report: rec.report,
+        };
+        match inner.blocks.iter().next_back() {
+            Some((n, b)) if b.len < store.block_size => {
+                inner.active = *n;
+                store.sync.set_active(b.file.clone());
+            }
+            _ => store.roll(&mut inner)?,
+        }
+        // Limits may have been exceeded by records whose removal markers were lost.
+        let old_first = inner.core.first_seq;
+        let mut removed = Removed::new();
+        inner.core.enforce_all(&mut removed);
+        store.persist_removals(&mut inner, old_first, removed)?;
+        *store.inner.lock() = inner;
+        store.sync.sync_now()?;
+        let shared = store.sync.clone();
+        let handle = std::thread::Builder::new()
+            .name("rnats-store-sync".into())
+            .spawn(move || shared.run())?;
+        *store.thread.lock() = Some(handle);
+        Ok(store)
+    }
+
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// The block files' directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    fn lock(&self) -> Result<parking_lot::MutexGuard<'_, Inner>, StoreError> {
+        let g = self.inner.lock();
+        if g.closed {
+            return Err(StoreError::Closed);
+        }
+        Ok(g)
+    }
+
+    /// Starts a new active block with a header record describing the stream so far.
+    fn roll(&self, inner: &mut Inner) -> Result<(), StoreError> {
+        let num = inner.blocks.keys().next_back().map_or(1, |n| n + 1);
+        let path = block_path(&self.dir, num);
+        let file = self.io.open(&path, true)?;
+        file.truncate(0)?;
+        let mut buf = Vec::new();
+        let c = &inner.core;
+        record::encode_block_header(&mut buf, c.first_seq, c.last_seq, c.last_ts);
+        file.write_at(&buf, 0)?;
+        let mut blk = Block::new(num, file.clone(), buf.len() as u64);
+        blk.floor = buf.len() as u64;
+        inner.blocks.insert(num, blk);
+        inner.active = num;
+        self.sync.set_active(file);
+        self.sync.note_dirty();
+        Ok(())
+    }
+
+    /// Appends `inner.buf` as one or more whole records to the active block (rolling first
+    /// if it would overflow). Returns (block, offset).
+    fn append_buf(&self, inner: &mut Inner) -> Result<(u32, u64), StoreError> {
+        let n = inner.buf.len() as u64;
+        let need_roll = match inner.blocks.get(&inner.active) {
+            Some(b) => b.len > b.floor && b.len + n > self.block_size,
+            None => true,
+        };
+        if need_roll {
+            self.roll(inner)?;
+        }
+        let blk = inner
+            .blocks
+            .get_mut(&inner.active)
+            .ok_or_else(|| StoreError::Corrupt("no active block".into()))?;
+        let off = blk.len;
+        blk.file.write_at(&inner.buf, off)?;
+        blk.len += n;
+        Ok((blk.num, off))
+    }
+
+    fn write_marker(&self, inner: &mut Inner, kind: Kind, seq: u64) -> Result<(), StoreError> {
+        inner.buf.clear();
+        let ts = inner.core.last_ts;
+        record::encode_marker(&mut inner.buf, kind, seq, ts);
+        let (blk, _) = self.append_buf(inner)?;
+        if kind == Kind::Tombstone {
+            if let Some(b) = inner.blocks.get_mut(&blk) {
+                b.tmax = b.tmax.max(seq);
+            }
+        }
+        Ok(())
+    }
+
+    fn append_msg(
+        &self,
+        inner: &mut Inner,
+        seq: u64,
+        subject: &str,
+        headers: &[u8],
+        payload: &[u8],
+        ts: i64,
+    ) -> Result<(), StoreError> {
+        if subject.len() > u16::MAX as usize
+            || record::msg_record_len(subject.len(), headers.len(), payload.len())
+                > record::MAX_RECORD
+        {
+            return Err(StoreError::MaxMsgSize);
+        }
+        let old_first = inner.core.first_seq;
+        inner.buf.clear();
+        record::encode_msg(&mut inner.buf, seq, ts, subject, headers, payload);
+        let len = inner.buf.len() as u32;
+        let (blk, off) = self.append_buf(inner)?;
+        if let Some(b) = inner.blocks.get_mut(&blk) {
+            b.live_bytes += len as u64;
+            b.live_msgs += 1;
+            b.note_msg(seq);
+        }
+        let size = file_msg_size(subject.len(), headers.len(), payload.len());
+        inner
+            .core
+            .insert(seq, subject, ts, size, Loc { blk, len, off });
+        let mut removed = Removed::new();
+        inner.core.enforce_after_insert(subject, &mut removed);
+        let r = self.persist_removals(inner, old_first, removed);
+        self.sync.note_written(seq);
+        r
+    }
+
+    /// Records removals on disk (tombstones / a compact marker), fixes block accounting and
+    /// compacts or drops blocks that became sparse.
+    fn persist_removals(
+        &self,
+        inner: &mut Inner,
+        old_first: u64,
+        removed: Removed<Loc>,
+    ) -> Result<(), StoreError> {
+        let new_first = inner.core.first_seq;
+        if removed.is_empty() && new_first <= old_first {
+            return Ok(());
+        }
+        let mut touched = BTreeSet::new();
+        for (_, e) in &removed {
+            if let Some(b) = inner.blocks.get_mut(&e.data.blk) {
+                b.live_bytes = b.live_bytes.saturating_sub(e.data.len as u64);
+                b.live_msgs = b.live_msgs.saturating_sub(1);
+                touched.insert(b.num);
+            }
+        }
+        for (seq, _) in &removed {
+            if *seq >= new_first {
+                self.write_marker(inner, Kind::Tombstone, *seq)?;
+            }
+        }
+        if new_first > old_first {
+            self.write_marker(inner, Kind::Compact, new_first)?;
+        }
+        self.sync.note_dirty();
+        // An active block holding only dead messages is rolled so it can be dropped.
+        let active = inner.active;
+        if let Some(b) = inner.blocks.get(&active) {
+            if b.live_msgs == 0 && b.pmax != 0 {
+                self.roll(inner)?;
+                touched.insert(active);
+            }
+        }
+        let mut candidates: Vec<u32> = touched
+            .into_iter()
+            .filter(|n| *n != inner.active)
+            .filter(|n| inner.blocks.get(n).is_some_and(|b| b.wants_compaction()))
+            .collect();
+        if new_first > old_first {
+            // Blocks left holding only tombstones that first_seq has now passed.
+            for (n, b) in &inner.blocks {
+                if *n != inner.active && b.live_msgs == 0 && b.tmax < new_first {
+                    candidates.push(*n);
+                }
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+        }
+        if !candidates.is_empty() {
+            // Make the newest markers/headers durable before dropping older information.
+            self.sync.sync_now()?;
+            for n in candidates {
+                self.compact_block(inner, n)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites block `num` keeping only live messages and still-needed tombstones; removes
+    /// the file if nothing remains.
+    fn compact_block(&self, inner: &mut Inner, num: u32) -> Result<(), StoreError> {
+        let Some(b) = inner.blocks.get(&num) else {
+            return Ok(());
+        };
+        let mut data = vec![0u8; b.len as usize];
+        b.file.read_at(&mut data, 0)?;
+        let mut out = Vec::with_capacity(b.live_bytes as usize);
+        let mut moves = Vec::new();
+        let (mut pmin, mut pmax, mut tmax) = (0u64, 0u64, 0u64);
+        let mut off = 0usize;
+        while off < data.len() {
+            let rec = match record::decode(&data[off..]) {
+                Ok(r) => r,
+                Err(_) => {
+                    off = record::find_magic(&data, off + 1).unwrap_or(data.len());
+                    continue;
+                }
+            };
+            let keep = match rec.kind {
+                Kind::Msg => inner
+                    .core
+                    .msgs
+                    .get(&rec.seq)
+                    .is_some_and(|e| e.data.blk == num && e.data.off == off as u64),
+                Kind::Tombstone => {
+                    rec.seq >= inner.core.first_seq
+                        && inner.blocks.range(..num).any(|(_, o)| o.may_hold(rec.seq))
+                }
+                _ => false,
+            };
+            if keep {
+                if rec.kind == Kind::Msg {
+                    moves.push((rec.seq, out.len() as u64));
+                    if pmin == 0 {
+                        pmin = rec.seq;
+                    }
+                    pmax = rec.seq;
+                } else {
+                    tmax = tmax.max(rec.seq);
+                }
+                out.extend_from_slice(&data[off..off + rec.len]);
+            }
+            off += rec.len;
+        }
+        let path = block_path(&self.dir, num);
+        if out.is_empty() {
+            inner.blocks.remove(&num);
+            self.io.remove(&path)?;
+            self.io.sync_dir(&self.dir)?;
+            return Ok(());
+        }
+        let tmp = tmp_path(&self.dir, num);
+        let f = self.io.open(&tmp, true)?;
+        f.truncate(0)?;
+        f.write_at(&out, 0)?;
+        f.sync()?;
+        drop(f);
+        self.io.rename(&tmp, &path)?;
+        self.io.sync_dir(&self.dir)?;
+        let file = self.io.open(&path, false)?;
+        for (seq, noff) in moves {
+            if let Some(e) = inner.core.msgs.get_mut(&seq) {
+                e.data.off = noff;
+            }
+        }
+        if let Some(b) = inner.blocks.get_mut(&num) {
+            b.file = file;
+            b.len = out.len() as u64;
+            b.pmin = pmin;
+            b.pmax = pmax;
+            b.tmax = tmax;
+            b.floor = b.len.saturating_sub(b.live_bytes);
+        }
+        Ok(())
+    }
+
+    fn read_msg(inner: &Inner, seq: u64) -> Result<StoredMsg, StoreError> {
+        let e = inner
+            .core
+            .msgs
+            .get(&seq)
+            .ok_or_else(|| inner.core.missing(seq))?;
+        let loc = e.data;
+        let b = inner
+            .blocks
+            .get(&loc.blk)
+            .ok_or_else(|| StoreError::Corrupt(format!("block {} missing", loc.blk)))?;
+        let mut buf = vec![0u8; loc.len as usize];
+        b.file.read_at(&mut buf, loc.off)?;
+        let bad = |why: &str| {
+            StoreError::Corrupt(format!(
+                "seq {seq} in block {} at offset {}: {why}",
+                loc.blk, loc.off
+            ))
+        };
+        let rec = record::decode(&buf).map_err(|e| bad(e.describe()))?;
+        if rec.kind != Kind::Msg || rec.seq != seq {
+            return Err(bad("unexpected record"));
+        }
+        let (subject, hdr, payload) = record::parse_msg(rec.body).map_err(|e| bad(e.describe()))?;
+        Ok(StoredMsg {
+            seq,
+            ts: rec.ts,
+            subject: subject.to_string(),
+            headers: Bytes::copy_from_slice(hdr),
+            payload: Bytes::copy_from_slice(payload),
+        })
+    }
+
+    /// Runs a removal operation on the index and persists its effects.
+    fn removal<R>(
+        &self,
+        f: impl FnOnce(&mut Core<Loc>, &mut Removed<Loc>) -> R,
+    ) -> Result<R, StoreError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let old_first = inner.core.first_seq;
+        let mut removed = Removed::new();
+        let r = f(&mut inner.core, &mut removed);
+        self.persist_removals(inner, old_first, removed)?;
+        Ok(r)
+    }
+
+    fn shutdown(&self) -> Result<(), StoreError> {
+        let was_open = {
+            let mut g = self.inner.lock();
+            let was = !g.closed;
+            g.closed = true;
+            was
+        };
+        self.sync.request_stop();
+        if let Some(h) = self.thread.lock().take() {
+            let _ = h.join();
+        }
+        if was_open {
+            self.sync.sync_now()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FileStore {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+impl MsgStore for FileStore {
+    fn store(
+        &self,
+        subject: &str,
+        headers: &[u8],
+        payload: &[u8],
+        ts: i64,
+    ) -> Result<(u64, i64), StoreError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let size = file_msg_size(subject.len(), headers.len(), payload.len());
+        inner
+            .core
+            .check_store(subject, headers.len(), payload.len(), size)?;
+        let ts = if ts == 0 { now_nanos() } else { ts };
+        let seq = inner.core.last_seq + 1;
+        self.append_msg(inner, seq, subject, headers, payload, ts)?;
+        Ok((seq, ts))
+    }
+
+    fn store_at(
+        &self,
+        seq: u64,
+        subject: &str,
+        headers: &[u8],
+        payload: &[u8],
+        ts: i64,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        if seq == 0 || seq <= inner.core.last_seq {
+            return Err(StoreError::SequenceMismatch);
+        }
+        self.append_msg(inner, seq, subject, headers, payload, ts)
+    }
+
+    fn skip(&self) -> Result<u64, StoreError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let seq = inner.core.last_seq + 1;
+        self.write_marker(inner, Kind::Skip, seq)?;
+        inner.core.skip(seq);
+        self.sync.note_written(seq);
+        Ok(seq)
+    }
+
+    fn load(&self, seq: u64) -> Result<StoredMsg, StoreError> {
+        let g = self.lock()?;
+        Self::read_msg(&g, seq)
+    }
+
+    fn load_next(&self, filter: &str, start: u64) -> Result<StoredMsg, StoreError> {
+        let g = self.lock()?;
+        let seq = g
+            .core
+            .find_next(filter, start)
+            .ok_or(StoreError::NotFound)?;
+        Self::read_msg(&g, seq)
+    }
+
+    fn load_last(&self, filter: &str) -> Result<StoredMsg, StoreError> {
+        let g = self.lock()?;
+        let seq = g.core.find_last(filter).ok_or(StoreError::NotFound)?;
+        Self::read_msg(&g, seq)
+    }
+
+    fn remove(&self, seq: u64, secure: bool) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let old_first = inner.core.first_seq;
+        let Some(e) = inner.core.remove(seq) else {
+            return Ok(false);
+        };
+        if secure {
+            if let Some(b) = inner.blocks.get(&e.data.blk) {
+                let erased = record::encode_erased(seq, e.data.len as usize);
+                b.file.write_at(&erased, e.data.off)?;
+            }
+        }
+        self.persist_removals(inner, old_first, vec![(seq, e)])?;
+        Ok(true)
+    }
+
+    fn purge(
+        &self,
+        subject: Option<&str>,
+        up_to_seq: Option<u64>,
+        keep: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.removal(|core, removed| core.purge(subject, up_to_seq, keep, removed))
+    }
+
+    fn expire(&self, now: i64) -> Result<u64, StoreError> {
+        self.removal(|core, removed| core.expire(now, removed))
+    }
+
+    fn state(&self) -> StreamState {
+        self.lock().map(|g| g.core.state()).unwrap_or_default()
+    }
+
+    fn deleted(&self) -> Vec<u64> {
+        self.lock().map(|g| g.core.deleted()).unwrap_or_default()
+    }
+
+    fn subjects_state(&self, filter: &str) -> BTreeMap<String, SubjectState> {
+        self.lock()
+            .map(|mut g| g.core.subjects_state(filter))
+            .unwrap_or_default()
+    }
+
+    fn num_pending(&self, filter: &str, start: u64) -> u64 {
+        self.lock()
+            .map(|g| g.core.num_pending(filter, start))
+            .unwrap_or_default()
+    }
+
+    fn update_limits(&self, limits: StoreLimits) -> Result<(), StoreError> {
+        self.removal(|core, removed| {
+            core.update_limits(limits, removed);
+            core.expire(now_nanos(), removed);
+        })
+    }
+
+    fn synced_through(&self) -> u64 {
+        self.sync.synced()
+    }
+
+    fn sync_watch(&self) -> watch::Receiver<u64> {
+        self.sync.subscribe()
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let _g = self.lock()?;
+        self.sync.sync_now()?;
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), StoreError> {
+        self.shutdown()
+    }
+
+    fn delete(&self) -> Result<(), StoreError> {
+        let _ = self.shutdown();
+        self.io.remove_dir_all(&self.dir)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,307 @@
+//! File I/O abstraction for the FileStore: `StoreIo`/`StoreFile`, `RealIo` (std::fs) and
+//! `SimIo` (in-memory files that remember what was fsynced, for power-cut tests).
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// An open file. Offsets are absolute; there is no cursor.
+pub trait StoreFile: Send + Sync {
+    /// Fills `buf` from `off`; errors (UnexpectedEof) if the file is shorter.
+    fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<()>;
+    fn write_at(&self, data: &[u8], off: u64) -> io::Result<()>;
+    fn len(&self) -> io::Result<u64>;
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    fn truncate(&self, len: u64) -> io::Result<()>;
+    /// fsync.
+    fn sync(&self) -> io::Result<()>;
+}
+
+/// Directory-level operations plus opening files.
+pub trait StoreIo: Send + Sync {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Opens (creating if `create`) for read and write.
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StoreFile>>;
+    /// File names (not paths) in `dir`.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Makes renames/creations/removals in `dir` durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// The real file system.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct RealIo;
+
+struct RealFile(std::fs::File);
+
+impl StoreFile for RealFile {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.0.read_exact_at(buf, off)
+        }
+        #[cfg(windows)]
+        {
+            use std::os::windows::fs::FileExt;
+            let mut done = 0;
+            while done < buf.len() {
+                let n = self.0.seek_read(&mut buf[done..], off + done as u64)?;
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                done += n;
+            }
+            Ok(())
+        }
+    }
+    fn write_at(&self, data: &[u8], off: u64) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.0.write_all_at(data, off)
+        }
+        #[cfg(windows)]
+        {
+            use std::os::windows::fs::FileExt;
+            let mut done = 0;
+            while done < data.len() {
+                done += self.0.seek_write(&data[done..], off + done as u64)?;
+            }
+            Ok(())
+        }
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn sync(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+}
+
+impl StoreIo for RealIo {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StoreFile>> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(path)?;
+        Ok(Arc::new(RealFile(f)))
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            if let Some(n) = e.file_name().to_str() {
+                out.push(n.to_string());
+            }
+        }
+        Ok(out)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            std::fs::File::open(dir)?.sync_all()
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = dir;
+            Ok(())
+        }
+    }
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        }
+    }
+}
+
+#[derive(Default)]
+struct SimData {
+    data: Vec<u8>,
+    synced: Vec<u8>,
+}
+
+/// In-memory file system. Each file remembers its contents as of its last fsync;
+/// [`SimIo::power_cut`] rolls every file back to that and invalidates all open handles.
+/// Directory operations (create, rename, remove) are treated as immediately durable.
+#[derive(Default, Clone)]
+pub struct SimIo {
+    inner: Arc<SimInner>,
+}
+
+#[derive(Default)]
+struct SimInner {
+    files: Mutex<HashMap<PathBuf, Arc<Mutex<SimData>>>>,
+    epoch: AtomicU64,
+}
+
+struct SimFile {
+    data: Arc<Mutex<SimData>>,
+    epoch: u64,
+    io: Arc<SimInner>,
+}
+
+impl SimFile {
+    fn live(&self) -> io::Result<()> {
+        if self.io.epoch.load(Ordering::SeqCst) != self.epoch {
+            return Err(io::Error::other("simulated power cut: stale handle"));
+        }
+        Ok(())
+    }
+}
+
+impl StoreFile for SimFile {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
+        self.live()?;
+        let d = self.data.lock();
+        let off = off as usize;
+        let end = off
+            .checked_add(buf.len())
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        if end > d.data.len() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.copy_from_slice(&d.data[off..end]);
+        Ok(())
+    }
+    fn write_at(&self, data: &[u8], off: u64) -> io::Result<()> {
+        self.live()?;
+        let mut d = self.data.lock();
+        let off = off as usize;
+        let end = off + data.len();
+        if d.data.len() < end {
+            d.data.resize(end, 0);
+        }
+        d.data[off..end].copy_from_slice(data);
+        Ok(())
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.live()?;
+        Ok(self.data.lock().data.len() as u64)
+    }
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.live()?;
+        self.data.lock().data.resize(len as usize, 0);
+        Ok(())
+    }
+    fn sync(&self) -> io::Result<()> {
+        self.live()?;
+        let mut d = self.data.lock();
+        d.synced = d.data.clone();
+        Ok(())
+    }
+}
+
+impl SimIo {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Discards everything written after each file's last fsync and invalidates every open
+    /// handle (a store still holding them gets errors). Reopen the store on the same `SimIo`.
+    pub fn power_cut(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        let mut files = self.inner.files.lock();
+        for v in files.values_mut() {
+            let synced = v.lock().synced.clone();
+            *v = Arc::new(Mutex::new(SimData {
+                data: synced.clone(),
+                synced,
+            }));
+        }
+    }
+
+    /// Test helper: a copy of a file's current contents.
+    pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
+        self.inner
+            .files
+            .lock()
+            .get(path)
+            .map(|f| f.lock().data.clone())
+    }
+
+    /// Test helper: replaces a file's contents (current and synced).
+    pub fn set_contents(&self, path: &Path, data: Vec<u8>) {
+        self.inner.files.lock().insert(
+            path.to_path_buf(),
+            Arc::new(Mutex::new(SimData {
+                synced: data.clone(),
+                data,
+            })),
+        );
+    }
+}
+
+impl StoreIo for SimIo {
+    fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
+        Ok(())
+    }
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StoreFile>> {
+        let mut files = self.inner.files.lock();
+        let data = match files.get(path) {
+            Some(d) => d.clone(),
+            None if create => {
+                let d = Arc::new(Mutex::new(SimData::default()));
+                files.insert(path.to_path_buf(), d.clone());
+                d
+            }
+            None => return Err(io::ErrorKind::NotFound.into()),
+        };
+        Ok(Arc::new(SimFile {
+            data,
+            epoch: self.inner.epoch.load(Ordering::SeqCst),
+            io: self.inner.clone(),
+        }))
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let files = self.inner.files.lock();
+        Ok(files
+            .keys()
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(String::from))
+            .collect())
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        match self.inner.files.lock().remove(path) {
+            Some(_) => Ok(()),
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut files = self.inner.files.lock();
+        let d = files.remove(from).ok_or(io::ErrorKind::NotFound)?;
+        files.insert(to.to_path_buf(), d);
+        Ok(())
+    }
+    fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
+        Ok(())
+    }
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.files.lock().retain(|p, _| !p.starts_with(dir));
+        Ok(())
+    }
+}
