@@ -598,3 +598,22 @@ pub async fn sync_no_echo(client: &async_nats::Client) {
         other => panic!("expected no-responders for the sync request, got {other:?}"),
     }
 }
+
+impl Server {
+    /// The temporary config file this server was started with, if any (tests
+    /// rewrite it and send SIGHUP to exercise a config reload).
+    pub fn config_path(&self) -> Option<&std::path::Path> {
+        self._config.as_ref().map(|f| f.path())
+    }
+}
+
+/// Start the server with JetStream enabled and its store in `store_dir`
+/// (`-js -sd <store_dir>` plus `extra`), on a free loopback port. Starting
+/// again with the same directory (e.g. after [`Server::kill`]) recovers what
+/// the previous process stored; the new server gets a new port.
+pub fn start_jetstream(store_dir: &std::path::Path, extra: &[&str]) -> Server {
+    let dir = store_dir.to_str().expect("utf-8 store dir");
+    let mut args = vec!["-js", "-sd", dir];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}

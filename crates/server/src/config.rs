@@ -152,15 +152,7 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
             "authorization" => apply_authorization(v.as_map()?, opts, &mut report)?,
             "jetstream" => {
                 opts.jetstream = match &v.value {
-                    rnats_conf::Value::Map(js) => {
-                        if let Some(sd) = js.get("store_dir").or_else(|| js.get("storedir")) {
-                            opts.store_dir = Some(sd.as_str()?.into());
-                        }
-                        js.get("enabled")
-                            .map(|e| e.as_bool())
-                            .transpose()?
-                            .unwrap_or(true)
-                    }
+                    rnats_conf::Value::Map(js) => apply_jetstream(js, opts, &mut report)?,
                     rnats_conf::Value::String(s) => {
                         matches!(s.to_ascii_lowercase().as_str(), "enabled" | "enable")
                     }
@@ -178,6 +170,32 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
         }
     }
     Ok(report)
+}
+
+/// The `jetstream { ... }` block; returns whether JetStream is enabled.
+fn apply_jetstream(js: &Map, opts: &mut Options, report: &mut Report) -> Result<bool, ConfError> {
+    let mut enabled = true;
+    for (key, entry) in js.iter() {
+        let v = &entry.value;
+        match key.to_ascii_lowercase().as_str() {
+            "store_dir" | "storedir" | "store" => opts.store_dir = Some(v.as_str()?.into()),
+            "max_memory_store" | "max_mem_store" | "max_mem" | "max_memory" => {
+                opts.max_memory_store = Some(v.as_size()?)
+            }
+            "max_file_store" | "max_file" | "max_store" => opts.max_file_store = Some(v.as_size()?),
+            "domain" => opts.jetstream_domain = Some(v.as_str()?.to_string()),
+            "enabled" | "enable" => enabled = v.as_bool()?,
+            "sync_interval" | "sync" => match v.as_str() {
+                Ok(s) if s.eq_ignore_ascii_case("always") => opts.sync_always = true,
+                _ => opts.sync_interval = v.as_duration()?,
+            },
+            _ => report.unimplemented.push(format!(
+                "{}: jetstream option {key:?} is not implemented yet",
+                entry.key_pos
+            )),
+        }
+    }
+    Ok(enabled)
 }
 
 fn apply_authorization(
@@ -272,6 +290,11 @@ mod tests {
         assert_eq!(o.auth_timeout, Duration::from_secs(3));
         assert!(o.jetstream);
         assert_eq!(o.store_dir.as_deref(), Some(Path::new("/tmp/js")));
+        let (o, _) = conf("jetstream { store_dir: /x, max_memory_store: 1G, max_file_store: 10GB, domain: hub, sync_interval: always }");
+        assert_eq!(o.max_memory_store, Some(1_000_000_000));
+        assert_eq!(o.max_file_store, Some(10 * 1024 * 1024 * 1024));
+        assert_eq!(o.jetstream_domain.as_deref(), Some("hub"));
+        assert!(o.sync_always && o.jetstream);
         let (o, _) = conf("authorization { token: s3cr3t }\njetstream: enabled");
         assert_eq!(o.auth.token.as_deref(), Some("s3cr3t"));
         assert!(o.jetstream);

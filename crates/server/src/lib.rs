@@ -10,8 +10,10 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod jetstream;
 pub mod logging;
 pub mod options;
+pub mod reload;
 pub mod router;
 pub mod server;
 pub mod signals;

@@ -6,12 +6,35 @@
 use std::fmt;
 use std::fs::OpenOptions;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{reload, Registry};
+
+/// Lets a config reload change the level (`debug`, `trace`) of the running logger.
+static LEVEL: OnceLock<reload::Handle<LevelFilter, Registry>> = OnceLock::new();
+
+fn level_for(debug: bool, trace: bool) -> LevelFilter {
+    if trace {
+        LevelFilter::TRACE
+    } else if debug {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::INFO
+    }
+}
+
+/// Changes the log level of the running logger (config reload).
+pub fn set_level(debug: bool, trace: bool) {
+    if let Some(h) = LEVEL.get() {
+        let _ = h.modify(|l| *l = level_for(debug, trace));
+    }
+}
 
 struct NatsFormat {
     pid: u32,
@@ -79,29 +102,30 @@ pub fn init(
     logtime: bool,
     log_file: Option<&Path>,
 ) -> std::io::Result<()> {
-    let level = if trace {
-        Level::TRACE
-    } else if debug {
-        Level::DEBUG
-    } else {
-        Level::INFO
-    };
+    let (filter, handle) = reload::Layer::new(level_for(debug, trace));
     let format = NatsFormat {
         pid: std::process::id(),
         logtime,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .event_format(format);
-    // A second init (tests, reload) keeps the first logger: ignoring is right.
-    match log_file {
+    let layer = tracing_subscriber::fmt::layer().event_format(format);
+    // A second init (tests) keeps the first logger: ignoring is right.
+    let installed = match log_file {
         Some(path) => {
             let file = OpenOptions::new().create(true).append(true).open(path)?;
-            let _ = builder.with_writer(Mutex::new(file)).try_init();
+            let subscriber = Registry::default()
+                .with(filter)
+                .with(layer.with_writer(Mutex::new(file)));
+            tracing::subscriber::set_global_default(subscriber).is_ok()
         }
         None => {
-            let _ = builder.with_writer(std::io::stderr).try_init();
+            let subscriber = Registry::default()
+                .with(filter)
+                .with(layer.with_writer(std::io::stderr));
+            tracing::subscriber::set_global_default(subscriber).is_ok()
         }
+    };
+    if installed {
+        let _ = LEVEL.set(handle);
     }
     Ok(())
 }

@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use rnats_server::cli::{self, Invocation};
 use rnats_server::options::Options;
+use rnats_server::reload::Loader;
 use rnats_server::server::{self, Server};
 use rnats_server::signals::{self, Stop};
 use rnats_server::{config, logging, NATS_COMPAT_VERSION, RNATS_VERSION};
@@ -39,21 +41,14 @@ fn main() -> ExitCode {
         };
     }
 
-    let mut opts = Options::default();
-    let mut report = config::Report::default();
-    if let Some(path) = &flags.config {
-        match config::load(path, &mut opts) {
-            Ok(r) => report = r,
-            Err(e) => {
-                eprintln!("rnats-server: {e}");
-                return ExitCode::FAILURE;
-            }
+    let flags: Arc<cli::Flags> = Arc::from(flags);
+    let (opts, report) = match load_options(&flags) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("rnats-server: {e}");
+            return ExitCode::FAILURE;
         }
-    }
-    if let Err(e) = flags.apply(&mut opts) {
-        eprintln!("rnats-server: {e}");
-        return ExitCode::FAILURE;
-    }
+    };
     if flags.check_config {
         if !report.unknown.is_empty() {
             for u in &report.unknown {
@@ -92,16 +87,32 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => logging::fatal(format!("could not start the runtime: {e}")),
     };
-    runtime.block_on(run(opts));
+    let reload_flags = flags.clone();
+    let loader: Arc<Loader> = Arc::new(move || {
+        let (opts, report) = load_options(&reload_flags).map_err(|e| e.to_string())?;
+        for line in report.unknown.iter().chain(&report.unimplemented) {
+            tracing::warn!("{line}");
+        }
+        Ok(opts)
+    });
+    runtime.block_on(run(opts, loader));
     ExitCode::SUCCESS
 }
 
-async fn run(opts: Options) {
+/// The config file (if any), then the flags over it.
+fn load_options(flags: &cli::Flags) -> Result<(Options, config::Report), String> {
+    let mut opts = Options::default();
+    let mut report = config::Report::default();
+    if let Some(path) = &flags.config {
+        report = config::load(path, &mut opts).map_err(|e| e.to_string())?;
+    }
+    flags.apply(&mut opts)?;
+    Ok((opts, report))
+}
+
+async fn run(opts: Options, loader: Arc<Loader>) {
     tracing::info!("Starting rnats-server");
     tracing::info!("  Version:  {RNATS_VERSION} (nats-server {NATS_COMPAT_VERSION} compatible)");
-    if opts.jetstream {
-        tracing::warn!("JetStream is not implemented yet in rnats; -js is ignored");
-    }
     let addr = format!(
         "{}:{}",
         opts.host,
@@ -119,16 +130,19 @@ async fn run(opts: Options) {
     let state = server.state();
     tracing::info!("  Name:     {}", state.server_name);
     tracing::info!("  ID:       {}", state.server_id);
+    if state.opts().jetstream {
+        start_jetstream(&state);
+    }
     let local = match server.local_addr() {
         Ok(a) => a,
         Err(e) => logging::fatal(format!("Error reading the listen address: {e}")),
     };
-    let host = &state.opts.host;
+    let host = state.opts().host.clone();
     tracing::info!(
         "Listening for client connections on {}",
-        join_host_port(host, local.port())
+        join_host_port(&host, local.port())
     );
-    let ports_file = ports_dir.map(|d| write_ports_file(&d, host, local.port()));
+    let ports_file = ports_dir.map(|d| write_ports_file(&d, &host, local.port()));
     if let Some(p) = &pid_file {
         if let Err(e) = std::fs::write(p, std::process::id().to_string()) {
             logging::fatal(format!("Could not write pidfile: {e}"));
@@ -137,7 +151,7 @@ async fn run(opts: Options) {
     tracing::info!("Server is ready");
 
     let accept = tokio::spawn(server.run());
-    let stop = signals::wait(state.clone()).await;
+    let stop = signals::wait(state.clone(), loader).await;
     if let Err(e) = &stop {
         tracing::error!("Could not install signal handlers: {e}");
     }
@@ -155,6 +169,42 @@ async fn run(opts: Options) {
         let _ = std::fs::remove_file(p);
     }
     tracing::info!("Server Exiting..");
+}
+
+fn start_jetstream(state: &std::sync::Arc<rnats_server::server::ServerState>) {
+    tracing::info!("Starting JetStream");
+    let started = std::time::Instant::now();
+    match rnats_server::jetstream::JetStream::enable(state) {
+        Ok(js) => {
+            tracing::info!("---------------- JETSTREAM ----------------");
+            tracing::info!("  Max Memory:      {}", human_bytes(js.max_memory));
+            tracing::info!("  Max Storage:     {}", human_bytes(js.max_store));
+            tracing::info!(
+                "  Store Directory: {:?}",
+                js.store_dir.display().to_string()
+            );
+            if let Some(d) = &state.opts().jetstream_domain {
+                tracing::info!("  Domain:          {d}");
+            }
+            tracing::info!("  API Level:       5");
+            tracing::info!("-------------------------------------------");
+            tracing::info!("Took {:?} to start JetStream", started.elapsed());
+            let _ = state.jetstream.set(js);
+        }
+        Err(e) => logging::fatal(format!("Can't start JetStream: {e}")),
+    }
+}
+
+fn human_bytes(n: i64) -> String {
+    let n = n as f64;
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.2} {}", UNITS[u])
 }
 
 fn join_host_port(host: &str, port: u16) -> String {

@@ -53,6 +53,14 @@ pub struct Options {
     pub config_file: Option<PathBuf>,
     pub jetstream: bool,
     pub store_dir: Option<PathBuf>,
+    pub jetstream_domain: Option<String>,
+    /// `sync_interval: always`: fsync (grouped) before acknowledging a publish.
+    pub sync_always: bool,
+    /// How often file stores fsync otherwise (nats-server's default: 2 minutes).
+    pub sync_interval: Duration,
+    /// Byte limits for memory and file streams; `None` = derived from the machine.
+    pub max_memory_store: Option<i64>,
+    pub max_file_store: Option<i64>,
     pub cluster_name: Option<String>,
     pub cluster_listen: Option<String>,
     pub routes: Vec<String>,
@@ -90,6 +98,11 @@ impl Default for Options {
             config_file: None,
             jetstream: false,
             store_dir: None,
+            jetstream_domain: None,
+            sync_always: false,
+            sync_interval: Duration::from_secs(120),
+            max_memory_store: None,
+            max_file_store: None,
             cluster_name: None,
             cluster_listen: None,
             routes: Vec::new(),

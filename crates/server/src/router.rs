@@ -134,6 +134,10 @@ fn deliver(state: &ServerState, sub: &SubRef, msg: &Message<'_>, batch: &mut Bat
         Admit::DeliverLast => batch.expired.push(sub.clone()),
         Admit::Deliver => {}
     }
+    if let Some(handler) = &sub.internal {
+        handler.deliver(msg);
+        return true;
+    }
     let client = &sub.client;
     // A client that did not ask for headers gets the message without them.
     let headers = msg
@@ -156,7 +160,7 @@ fn deliver(state: &ServerState, sub: &SubRef, msg: &Message<'_>, batch: &mut Bat
             tracing::info!(
                 "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
                 client.log_prefix(),
-                state.opts.max_pending
+                state.opts().max_pending
             );
             client.stop_reading.notify_one();
             return false;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 use rnats_proto::ServerInfo;
 use rnats_subject::{Sublist, SublistError};
@@ -15,16 +16,19 @@ use tokio::sync::Notify;
 
 use crate::client::{conn, ClientShared, CloseReason};
 use crate::options::Options;
+use crate::router::{self, Batch, MatchCache, Message};
 use crate::stats::Counters;
-use crate::subscription::SubRef;
+use crate::subscription::{InternalHandler, SubRef, Subscription};
 
 /// State shared by all connections.
 pub struct ServerState {
-    pub opts: Options,
+    /// The options in force; replaced as a whole by a config reload.
+    opts: ArcSwap<Options>,
+    opts_generation: AtomicU64,
     pub server_id: String,
     pub server_name: String,
     /// The INFO sent to clients, without the per-client fields.
-    pub info: ServerInfo,
+    info: ArcSwap<ServerInfo>,
     pub sublist: RwLock<Sublist<SubRef>>,
     /// Mirrors the sublist's generation so match caches can check it without a lock.
     generation: AtomicU64,
@@ -33,11 +37,37 @@ pub struct ServerState {
     pub counters: Counters,
     pub lame_duck: AtomicBool,
     pub started: Instant,
+    /// The pseudo-connection that owns internal subscriptions and publishes
+    /// the server's own messages (API responses, acks).
+    pub system_client: Arc<ClientShared>,
+    /// Set once JetStream is enabled.
+    pub jetstream: std::sync::OnceLock<Arc<crate::jetstream::JetStream>>,
     /// Set when the accept loop must stop (shutdown or lame duck).
     stop_accepting: Notify,
 }
 
 impl ServerState {
+    /// The options in force now.
+    pub fn opts(&self) -> Arc<Options> {
+        self.opts.load_full()
+    }
+
+    /// Installs reloaded options (already checked by `reload`).
+    pub fn set_opts(&self, opts: Options) {
+        let mut info = (*self.info.load_full()).clone();
+        info.auth_required = opts.auth.required();
+        info.max_payload = opts.max_payload;
+        self.info.store(Arc::new(info));
+        self.opts.store(Arc::new(opts));
+        self.opts_generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes whenever the options are replaced, so connections can pick up
+    /// new limits without a lock on their hot path.
+    pub fn opts_generation(&self) -> u64 {
+        self.opts_generation.load(Ordering::Acquire)
+    }
+
     pub fn sublist_generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -72,6 +102,52 @@ impl ServerState {
         self.generation.store(sl.generation(), Ordering::Release);
     }
 
+    /// Subscribes a server feature to `subject`.
+    pub fn subscribe_internal(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+        handler: Arc<dyn InternalHandler>,
+    ) -> Result<SubRef, SublistError> {
+        let sid = format!("i{}", self.next_cid());
+        let mut sub = Subscription::new(
+            self.system_client.clone(),
+            subject.as_bytes(),
+            queue.map(str::as_bytes),
+            sid.as_bytes(),
+        );
+        sub.internal = Some(handler);
+        let sub = SubRef(Arc::new(sub));
+        self.add_subscription(&sub)?;
+        self.system_client
+            .subs
+            .lock()
+            .insert(sub.sid.clone(), sub.0.clone());
+        Ok(sub)
+    }
+
+    /// Publishes a message from the server itself (API responses, acks,
+    /// advisories); returns whether anyone received it.
+    pub fn publish_internal(
+        &self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> bool {
+        let msg = Message {
+            subject,
+            reply,
+            headers,
+            payload,
+        };
+        let mut cache = MatchCache::default();
+        let mut batch = Batch::default();
+        let delivered = router::route(self, &mut cache, &self.system_client, &msg, &mut batch);
+        batch.finish(self);
+        delivered
+    }
+
     pub fn next_cid(&self) -> u64 {
         self.next_cid.fetch_add(1, Ordering::Relaxed)
     }
@@ -82,7 +158,7 @@ impl ServerState {
 
     /// The `INFO` body for one client.
     pub fn client_info(&self, client: &ClientShared) -> ServerInfo {
-        let mut info = self.info.clone();
+        let mut info = (*self.info.load_full()).clone();
         info.client_id = client.cid;
         info.client_ip = client.addr.ip().to_string();
         info.ldm = self.lame_duck.load(Ordering::Relaxed);
@@ -124,12 +200,14 @@ impl Server {
             auth_required: opts.auth.required(),
             max_payload: opts.max_payload,
             api_lvl: 5,
+            jetstream: opts.jetstream,
+            domain: opts.jetstream_domain.clone().unwrap_or_default(),
             ..ServerInfo::default()
         };
         let state = Arc::new(ServerState {
             server_id,
             server_name,
-            info,
+            info: ArcSwap::from_pointee(info),
             sublist: RwLock::new(Sublist::new()),
             generation: AtomicU64::new(0),
             clients: Mutex::new(HashMap::new()),
@@ -137,8 +215,15 @@ impl Server {
             counters: Counters::default(),
             lame_duck: AtomicBool::new(false),
             started: Instant::now(),
+            jetstream: std::sync::OnceLock::new(),
+            system_client: Arc::new(ClientShared::new(
+                0,
+                SocketAddr::from(([0, 0, 0, 0], 0)),
+                usize::MAX,
+            )),
             stop_accepting: Notify::new(),
-            opts,
+            opts: ArcSwap::from_pointee(opts),
+            opts_generation: AtomicU64::new(0),
         });
         Ok(Server { state, listener })
     }
@@ -178,6 +263,9 @@ fn spawn_client(state: &Arc<ServerState>, stream: TcpStream, addr: SocketAddr) {
 /// Closes every client and stops accepting; used on SIGTERM/SIGINT.
 pub fn shutdown(state: &ServerState) {
     state.stop_accepting.notify_one();
+    if let Some(js) = state.jetstream.get() {
+        js.shutdown();
+    }
     let clients: Vec<_> = state.clients.lock().values().cloned().collect();
     for c in clients {
         c.close(CloseReason::ServerShutdown);
@@ -197,8 +285,9 @@ pub async fn lame_duck(state: Arc<ServerState>) {
     for c in &clients {
         c.out.send_now(&state.info_line(c));
     }
-    let grace = state.opts.lame_duck_grace_period;
-    let duration = state.opts.lame_duck_duration.saturating_sub(grace);
+    let opts = state.opts();
+    let grace = opts.lame_duck_grace_period;
+    let duration = opts.lame_duck_duration.saturating_sub(grace);
     tokio::time::sleep(grace).await;
     let clients: Vec<_> = state.clients.lock().values().cloned().collect();
     if !clients.is_empty() {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::reload::{self, Loader};
 use crate::server::{self, ServerState};
 
 /// How the server's run ended.
@@ -16,7 +17,7 @@ pub enum Stop {
 }
 
 /// Waits for a signal that ends the server, handling the others meanwhile.
-pub async fn wait(state: Arc<ServerState>) -> std::io::Result<Stop> {
+pub async fn wait(state: Arc<ServerState>, loader: Arc<Loader>) -> std::io::Result<Stop> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
@@ -37,7 +38,11 @@ pub async fn wait(state: Arc<ServerState>) -> std::io::Result<Stop> {
                 return Ok(Stop::LameDuckDone);
             }
             _ = hup.recv() => {
-                tracing::warn!("Configuration reload is not implemented yet in rnats; keeping the current configuration");
+                tracing::info!("Trapped \"hangup\" signal");
+                match reload::reload(&state, &*loader) {
+                    Ok(()) => tracing::info!("Reloaded server configuration"),
+                    Err(e) => tracing::error!("Failed to reload server configuration: {e}"),
+                }
             }
             _ = usr1.recv() => {
                 tracing::info!("Reopening log file is not needed: rnats appends to the log file by path");

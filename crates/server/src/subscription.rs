@@ -1,13 +1,27 @@
 //! A subscription as the router sees it: who to deliver to, under which sid,
 //! and the auto-unsubscribe countdown (`UNSUB <sid> <max>`).
+//!
+//! Server features (JetStream's API and stream capture) subscribe like any
+//! client, through the same sublist, with an [`InternalHandler`] that gets
+//! the message in the publisher's task instead of a frame in an outbound buffer.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::client::ClientShared;
+use crate::router::Message;
+
+/// Receives messages for a server-internal subscription. Runs on the
+/// publisher's task with no locks held: keep it short, and never block.
+pub trait InternalHandler: Send + Sync {
+    fn deliver(&self, msg: &Message<'_>);
+}
 
 pub struct Subscription {
+    /// The owning connection (the server's system client for internal subs).
     pub client: Arc<ClientShared>,
+    /// Set for internal subscriptions: messages go here, not to `client`.
+    pub internal: Option<Arc<dyn InternalHandler>>,
     pub subject: Box<[u8]>,
     pub queue: Option<Box<[u8]>>,
     pub sid: Box<[u8]>,
@@ -35,6 +49,7 @@ impl Subscription {
     ) -> Self {
         Subscription {
             client,
+            internal: None,
             subject: subject.into(),
             queue: queue.map(Into::into),
             sid: sid.into(),

@@ -7,5 +7,7 @@
 mod rules;
 mod sublist;
 
-pub use rules::{is_literal, is_valid_literal_subject, is_valid_subject, matches, tokens};
+pub use rules::{
+    is_literal, is_subset, is_valid_literal_subject, is_valid_subject, matches, overlaps, tokens,
+};
 pub use sublist::{MatchResult, QueueGroup, Sublist, SublistError};

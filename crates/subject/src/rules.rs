@@ -57,6 +57,41 @@ pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
     }
 }
 
+/// Whether some literal subject could match both patterns (stream subjects
+/// may not overlap each other; consumer filters may not overlap).
+pub fn overlaps(a: &[u8], b: &[u8]) -> bool {
+    let mut x = tokens(a);
+    let mut y = tokens(b);
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(b">"), Some(_)) | (Some(_), Some(b">")) => return true,
+            (Some(b"*"), Some(_)) | (Some(_), Some(b"*")) => {}
+            (Some(p), Some(q)) if p == q => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Whether every subject matching `sub` also matches `sup` (e.g. `foo.bar`
+/// is a subset of `foo.*`, `foo.*` of `foo.>`).
+pub fn is_subset(sub: &[u8], sup: &[u8]) -> bool {
+    let mut x = tokens(sub);
+    let mut y = tokens(sup);
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(_), Some(b">")) => return true,
+            (Some(b">"), Some(_)) => return false,
+            (Some(b"*"), Some(b"*")) => {}
+            (Some(b"*"), Some(_)) => return false,
+            (Some(_), Some(b"*")) => {}
+            (Some(p), Some(q)) if p == q => {}
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +121,21 @@ mod tests {
         assert!(is_valid_literal_subject(b"foo*.b>"));
         assert!(!is_valid_literal_subject(b"foo.*"));
         assert!(!is_valid_literal_subject(b"foo.>"));
+    }
+
+    #[test]
+    fn overlap_and_subset() {
+        assert!(overlaps(b"foo.*", b"foo.bar"));
+        assert!(overlaps(b"foo.>", b"*.bar.baz"));
+        assert!(overlaps(b">", b"a"));
+        assert!(!overlaps(b"foo.*", b"foo.bar.baz"));
+        assert!(!overlaps(b"foo.bar", b"foo.baz"));
+        assert!(!overlaps(b"foo", b"foo.>"));
+        assert!(is_subset(b"foo.bar", b"foo.*"));
+        assert!(is_subset(b"foo.*", b"foo.>"));
+        assert!(!is_subset(b"foo.>", b"foo.*"));
+        assert!(!is_subset(b"foo.*", b"foo.bar"));
+        assert!(is_subset(b"a.b.c", b">"));
     }
 
     #[test]

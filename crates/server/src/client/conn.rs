@@ -27,7 +27,7 @@ const MAX_READ: usize = 64 * 1024;
 /// Runs one client connection to completion.
 pub async fn serve(state: Arc<ServerState>, stream: TcpStream, addr: SocketAddr) {
     let cid = state.next_cid();
-    let opts = &state.opts;
+    let opts = state.opts();
     let client = Arc::new(ClientShared::new(cid, addr, opts.max_pending));
     let (rd, wr) = stream.into_split();
     client.out.send_now(&state.info_line(&client));
@@ -81,6 +81,8 @@ struct Conn {
     auth_required: bool,
     trace: bool,
     connect_info_sent: bool,
+    /// The options generation the limits above were taken from.
+    opts_generation: u64,
 }
 
 /// Ends the connection; `Some(text)` is sent as `-ERR 'text'` first.
@@ -88,15 +90,17 @@ struct Close(CloseReason, Option<&'static str>);
 
 impl Conn {
     fn new(state: Arc<ServerState>, client: Arc<ClientShared>) -> Self {
+        let opts = state.opts();
         let parser = Parser {
-            max_payload: state.opts.max_payload,
-            max_control_line: state.opts.max_control_line,
+            max_payload: opts.max_payload,
+            max_control_line: opts.max_control_line,
             headers: false,
         };
         Conn {
-            auth_required: state.opts.auth.required(),
-            trace: state.opts.trace,
+            auth_required: opts.auth.required(),
+            trace: opts.trace,
             connect_info_sent: false,
+            opts_generation: state.opts_generation(),
             state,
             client,
             parser,
@@ -160,8 +164,23 @@ impl Conn {
         }
     }
 
+    /// Takes new limits after a config reload.
+    fn refresh_options(&mut self) {
+        let generation = self.state.opts_generation();
+        if generation == self.opts_generation {
+            return;
+        }
+        self.opts_generation = generation;
+        let opts = self.state.opts();
+        self.parser.max_payload = opts.max_payload;
+        self.parser.max_control_line = opts.max_control_line;
+        self.auth_required = opts.auth.required();
+        self.trace = opts.trace;
+    }
+
     /// Executes every complete operation in `buf`; returns the bytes used.
     fn process(&mut self, buf: &[u8]) -> Result<usize, Close> {
+        self.refresh_options();
         let mut pos = 0;
         loop {
             match self.parser.parse(&buf[pos..]) {
@@ -312,7 +331,8 @@ impl Conn {
     }
 
     fn authenticate(&self, c: &ConnectOptions) -> bool {
-        let auth = &self.state.opts.auth;
+        let opts = self.state.opts();
+        let auth = &opts.auth;
         if let Some(token) = &auth.token {
             return c.auth_token.as_deref() == Some(token.as_str());
         }
@@ -363,7 +383,7 @@ impl Conn {
     }
 
     fn on_sub(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
-        let max_subs = self.state.opts.max_subscriptions;
+        let max_subs = self.state.opts().max_subscriptions;
         let sub = {
             let subs = self.client.subs.lock();
             if max_subs > 0 && subs.len() >= max_subs {

@@ -1,0 +1,308 @@
+//! JetStream on one server: the set of streams, where they live on disk, and
+//! the `$JS.API` subscription that manages them.
+//!
+//! Layout on disk, under `<store_dir>/jetstream/$G/streams/<name>/`:
+//! `meta.json` (the configuration and creation time) and `msgs/` (the
+//! FileStore's blocks). Memory streams are not persisted, as in nats-server.
+
+pub mod api;
+pub mod errors;
+pub mod headers;
+pub mod stream;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+use rnats_store::{FileStore, FileStoreConfig, MemStore, MsgStore, SyncPolicy};
+use serde::{Deserialize, Serialize};
+
+use crate::server::ServerState;
+use errors::{JsError, JsErrorKind};
+use stream::{store_limits, Stream};
+use types::{StorageType, StreamConfig};
+
+/// What `meta.json` holds for a file stream.
+#[derive(Serialize, Deserialize)]
+struct StreamMeta {
+    created: DateTime<Utc>,
+    config: StreamConfig,
+}
+
+pub struct JetStream {
+    server: Weak<ServerState>,
+    /// `<store_dir>/jetstream/$G/streams`.
+    streams_dir: PathBuf,
+    pub store_dir: PathBuf,
+    streams: RwLock<BTreeMap<String, Arc<Stream>>>,
+    pub api_total: AtomicU64,
+    pub api_errors: AtomicU64,
+    pub max_memory: i64,
+    pub max_store: i64,
+}
+
+impl JetStream {
+    /// Opens the store directory, recovers file streams, and subscribes to the API.
+    pub fn enable(server: &Arc<ServerState>) -> std::io::Result<Arc<JetStream>> {
+        let base = server
+            .opts()
+            .store_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("nats"));
+        let store_dir = base.join("jetstream");
+        let streams_dir = store_dir.join("$G").join("streams");
+        std::fs::create_dir_all(&streams_dir)?;
+        let js = Arc::new(JetStream {
+            server: Arc::downgrade(server),
+            streams_dir,
+            store_dir,
+            streams: RwLock::new(BTreeMap::new()),
+            api_total: AtomicU64::new(0),
+            api_errors: AtomicU64::new(0),
+            max_memory: server
+                .opts()
+                .max_memory_store
+                .unwrap_or_else(default_max_memory),
+            max_store: server
+                .opts()
+                .max_file_store
+                .unwrap_or(1024 * 1024 * 1024 * 1024),
+        });
+        js.recover()?;
+        api::subscribe(server, &js).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(js)
+    }
+
+    fn recover(self: &Arc<Self>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(&self.streams_dir)? {
+            let dir = entry?.path();
+            let meta_path = dir.join("meta.json");
+            let meta: StreamMeta = match std::fs::read(&meta_path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!("Skipping stream in {}: bad metadata: {e}", dir.display());
+                    continue;
+                }
+            };
+            let name = meta.config.name.clone();
+            match self.open_stream(meta.config, meta.created) {
+                Ok(s) => {
+                    let st = s.store.state();
+                    tracing::info!("  Restored {} messages for stream '$G > {name}'", st.msgs);
+                    self.streams.write().insert(name, s);
+                }
+                Err(e) => tracing::error!("Could not restore stream {name}: {}", e.description),
+            }
+        }
+        Ok(())
+    }
+
+    fn stream_dir(&self, name: &str) -> PathBuf {
+        self.streams_dir.join(name)
+    }
+
+    /// Builds the store and the stream for a configuration and starts it.
+    fn open_stream(
+        &self,
+        config: StreamConfig,
+        created: DateTime<Utc>,
+    ) -> Result<Arc<Stream>, JsError> {
+        let server = self
+            .server
+            .upgrade()
+            .ok_or_else(|| JsError::new(JsErrorKind::NotEnabled))?;
+        let limits = store_limits(&config);
+        let (store, dir, ack_after_sync): (Arc<dyn MsgStore>, _, _) = match config.storage {
+            StorageType::Memory => (Arc::new(MemStore::new(limits)), None, false),
+            StorageType::File => {
+                let dir = self.stream_dir(&config.name);
+                let mut fcfg = FileStoreConfig::new(dir.join("msgs"), limits);
+                fcfg.sync = if server.opts().sync_always {
+                    SyncPolicy::Always
+                } else {
+                    SyncPolicy::Interval(server.opts().sync_interval)
+                };
+                let store = FileStore::open(fcfg).map_err(|e| {
+                    JsError::new(JsErrorKind::StreamCreateErrF).arg("err", &e.to_string())
+                })?;
+                let report = store.recovery_report();
+                for d in &report.damaged {
+                    tracing::warn!(
+                        "Stream '{}': damaged data in {} at offset {} ({} bytes): {}",
+                        config.name,
+                        d.file.display(),
+                        d.offset,
+                        d.len,
+                        d.cause
+                    );
+                }
+                (Arc::new(store), Some(dir), server.opts().sync_always)
+            }
+        };
+        let stream = Stream::new(
+            self.server.clone(),
+            config,
+            store,
+            created,
+            dir,
+            ack_after_sync,
+        );
+        stream.start()?;
+        Ok(stream)
+    }
+
+    fn write_meta(&self, config: &StreamConfig, created: DateTime<Utc>) -> Result<(), JsError> {
+        if config.storage != StorageType::File {
+            return Ok(());
+        }
+        let dir = self.stream_dir(&config.name);
+        let meta = StreamMeta {
+            created,
+            config: config.clone(),
+        };
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let tmp = dir.join("meta.json.tmp");
+            let body = serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other)?;
+            std::fs::write(&tmp, body)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, dir.join("meta.json"))?;
+            Ok(())
+        };
+        write().map_err(|e| JsError::new(JsErrorKind::StreamCreateErrF).arg("err", &e.to_string()))
+    }
+
+    pub fn stream(&self, name: &str) -> Option<Arc<Stream>> {
+        self.streams.read().get(name).cloned()
+    }
+
+    pub fn streams(&self) -> Vec<Arc<Stream>> {
+        self.streams.read().values().cloned().collect()
+    }
+
+    /// Creates a stream, or succeeds without change if one with the same
+    /// configuration exists (nats-server's idempotent create); the flag says
+    /// whether it was created now.
+    pub fn create_stream(&self, config: StreamConfig) -> Result<(Arc<Stream>, bool), JsError> {
+        let mut streams = self.streams.write();
+        if let Some(existing) = streams.get(&config.name) {
+            if existing.config() == config {
+                return Ok((existing.clone(), false));
+            }
+            return Err(JsError::new(JsErrorKind::StreamNameExist));
+        }
+        for other in streams.values() {
+            let ocfg = other.config();
+            let clash = config.subjects.iter().any(|a| {
+                ocfg.subjects
+                    .iter()
+                    .any(|b| rnats_subject::overlaps(a.as_bytes(), b.as_bytes()))
+            });
+            if clash {
+                return Err(JsError::new(JsErrorKind::StreamSubjectOverlap));
+            }
+        }
+        let created = Utc::now();
+        self.write_meta(&config, created)?;
+        let name = config.name.clone();
+        let stream = match self.open_stream(config, created) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(self.stream_dir(&name));
+                return Err(e);
+            }
+        };
+        streams.insert(name, stream.clone());
+        Ok((stream, true))
+    }
+
+    /// Applies an update already checked by `api` for what may change.
+    pub fn update_stream(&self, config: StreamConfig) -> Result<Arc<Stream>, JsError> {
+        let streams = self.streams.read();
+        let stream = streams
+            .get(&config.name)
+            .cloned()
+            .ok_or_else(|| JsError::new(JsErrorKind::StreamNotFound))?;
+        for other in streams.values().filter(|s| s.name != config.name) {
+            let ocfg = other.config();
+            let clash = config.subjects.iter().any(|a| {
+                ocfg.subjects
+                    .iter()
+                    .any(|b| rnats_subject::overlaps(a.as_bytes(), b.as_bytes()))
+            });
+            if clash {
+                return Err(JsError::new(JsErrorKind::StreamSubjectOverlap));
+            }
+        }
+        drop(streams);
+        let old = stream.config();
+        let resubscribe =
+            old.subjects != config.subjects || old.allow_direct != config.allow_direct;
+        self.write_meta(&config, stream.created)?;
+        stream.set_config(config)?;
+        if resubscribe {
+            stream.resubscribe()?;
+        }
+        Ok(stream)
+    }
+
+    pub fn delete_stream(&self, name: &str) -> Result<(), JsError> {
+        let stream = self
+            .streams
+            .write()
+            .remove(name)
+            .ok_or_else(|| JsError::new(JsErrorKind::StreamNotFound))?;
+        stream.delete()
+    }
+
+    /// Bytes used by memory and file streams.
+    pub fn usage(&self) -> (u64, u64) {
+        let mut mem = 0;
+        let mut file = 0;
+        for s in self.streams.read().values() {
+            let bytes = s.store.state().bytes;
+            match s.config().storage {
+                StorageType::Memory => mem += bytes,
+                StorageType::File => file += bytes,
+            }
+        }
+        (mem, file)
+    }
+
+    /// Stops every stream (server shutdown); data stays on disk.
+    pub fn shutdown(&self) {
+        for s in self.streams.read().values() {
+            let _ = s.store.flush();
+            s.stop();
+        }
+    }
+
+    pub fn count_api(&self, error: bool) {
+        self.api_total.fetch_add(1, Ordering::Relaxed);
+        if error {
+            self.api_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// nats-server's default: 75% of the machine's memory.
+fn default_max_memory() -> i64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<i64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(1 << 30);
+    total / 4 * 3
+}
