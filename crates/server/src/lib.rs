@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod jetstream;
 pub mod logging;
+pub mod monitor;
 pub mod options;
 pub mod reload;
 pub mod router;

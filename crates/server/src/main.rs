@@ -142,20 +142,24 @@ async fn run(opts: Options, loader: Arc<Loader>) {
         "Listening for client connections on {}",
         join_host_port(&host, local.port())
     );
-    let ports_file = ports_dir.map(|d| write_ports_file(&d, &host, local.port()));
+    let monitor_port = rnats_server::monitor::start(&state).await;
+    let monitoring = monitor_port.map(|p| (state.opts().http_host.clone(), p));
+    let ports_file =
+        ports_dir.map(|d| write_ports_file(&d, &host, local.port(), monitoring.as_ref()));
     if let Some(p) = &pid_file {
         if let Err(e) = std::fs::write(p, std::process::id().to_string()) {
             logging::fatal(format!("Could not write pidfile: {e}"));
         }
     }
+    let signals = match signals::install() {
+        Ok(s) => s,
+        Err(e) => logging::fatal(format!("Could not install signal handlers: {e}")),
+    };
     tracing::info!("Server is ready");
 
     let accept = tokio::spawn(server.run());
-    let stop = signals::wait(state.clone(), loader).await;
-    if let Err(e) = &stop {
-        tracing::error!("Could not install signal handlers: {e}");
-    }
-    if !matches!(stop, Ok(Stop::LameDuckDone)) {
+    let stop = signals::wait(signals, state.clone(), loader).await;
+    if !matches!(stop, Stop::LameDuckDone) {
         tracing::info!("Initiating Shutdown...");
     }
     server::shutdown(&state);
@@ -216,7 +220,12 @@ fn join_host_port(host: &str, port: u16) -> String {
 }
 
 /// `<dir>/<argv0 basename>_<pid>.ports` with the URLs clients can use.
-fn write_ports_file(dir: &Path, host: &str, port: u16) -> Option<PathBuf> {
+fn write_ports_file(
+    dir: &Path,
+    host: &str,
+    port: u16,
+    monitoring: Option<&(String, u16)>,
+) -> Option<PathBuf> {
     let exe = std::env::args()
         .next()
         .unwrap_or_else(|| "rnats-server".into());
@@ -224,12 +233,19 @@ fn write_ports_file(dir: &Path, host: &str, port: u16) -> Option<PathBuf> {
         .file_name()
         .map_or("rnats-server".into(), |s| s.to_string_lossy().into_owned());
     let path = dir.join(format!("{base}_{}.ports", std::process::id()));
-    let host = if host == "0.0.0.0" || host == "::" {
-        "127.0.0.1"
-    } else {
-        host
+    let local = |h: &str| -> String {
+        if h == "0.0.0.0" || h == "::" {
+            "127.0.0.1".into()
+        } else {
+            h.into()
+        }
     };
-    let body = serde_json::json!({ "nats": [format!("nats://{}", join_host_port(host, port))] });
+    let mut body =
+        serde_json::json!({ "nats": [format!("nats://{}", join_host_port(&local(host), port))] });
+    if let Some((mhost, mport)) = monitoring {
+        body["monitoring"] =
+            serde_json::json!([format!("http://{}", join_host_port(&local(mhost), *mport))]);
+    }
     match std::fs::write(&path, body.to_string()) {
         Ok(()) => Some(path),
         Err(e) => {

@@ -18,7 +18,11 @@ use crate::subscription::{Admit, SubRef};
 
 /// One message as published.
 pub struct Message<'a> {
+    /// The subject subscribers see in the `MSG` line.
     pub subject: &'a [u8],
+    /// The subject interest is matched on, when it differs (JetStream
+    /// deliveries travel to an inbox but show the message's own subject).
+    pub route: Option<&'a [u8]>,
     pub reply: Option<&'a [u8]>,
     pub headers: Option<&'a [u8]>,
     pub payload: &'a [u8],
@@ -97,7 +101,7 @@ pub fn route(
     msg: &Message<'_>,
     batch: &mut Batch,
 ) -> bool {
-    let result = cache.lookup(state, msg.subject);
+    let result = cache.lookup(state, msg.route.unwrap_or(msg.subject));
     if result.is_empty() {
         return false;
     }

@@ -42,8 +42,16 @@ pub struct ServerState {
     pub system_client: Arc<ClientShared>,
     /// Set once JetStream is enabled.
     pub jetstream: std::sync::OnceLock<Arc<crate::jetstream::JetStream>>,
+    /// Features waiting for a client to subscribe (see `watch_interest`).
+    interest_watchers: RwLock<Vec<WatchedSubject>>,
     /// Set when the accept loop must stop (shutdown or lame duck).
     stop_accepting: Notify,
+    /// The wall-clock time of `started` (monitoring reports times as dates).
+    pub started_wall: chrono::DateTime<chrono::Utc>,
+    /// When the options were last loaded or reloaded (`/varz`).
+    pub config_load_time: Mutex<chrono::DateTime<chrono::Utc>>,
+    /// Recently closed clients, for `/connz?state=closed`.
+    pub closed: crate::monitor::closed::ClosedRing,
 }
 
 impl ServerState {
@@ -60,6 +68,20 @@ impl ServerState {
         self.info.store(Arc::new(info));
         self.opts.store(Arc::new(opts));
         self.opts_generation.fetch_add(1, Ordering::Release);
+        *self.config_load_time.lock() = chrono::Utc::now();
+    }
+
+    /// Remembers a client that just closed (with its subscriptions, which
+    /// must not have been removed yet) for `/connz?state=closed`.
+    pub fn record_closed(&self, client: &ClientShared, reason: CloseReason) {
+        let closed = crate::monitor::closed::ClosedClient::snapshot(self, client, reason);
+        self.closed.push(closed);
+    }
+
+    /// The wall-clock time of a moment measured on the monotonic clock.
+    pub fn wall_time(&self, at: Instant) -> chrono::DateTime<chrono::Utc> {
+        let since = at.saturating_duration_since(self.started);
+        self.started_wall + chrono::Duration::from_std(since).unwrap_or_default()
     }
 
     /// Changes whenever the options are replaced, so connections can pick up
@@ -73,10 +95,39 @@ impl ServerState {
     }
 
     pub fn add_subscription(&self, sub: &SubRef) -> Result<(), SublistError> {
-        let mut sl = self.sublist.write();
-        sl.insert(&sub.subject, sub.queue.as_deref(), sub.clone())?;
-        self.generation.store(sl.generation(), Ordering::Release);
+        {
+            let mut sl = self.sublist.write();
+            sl.insert(&sub.subject, sub.queue.as_deref(), sub.clone())?;
+            self.generation.store(sl.generation(), Ordering::Release);
+        }
+        if sub.internal.is_none() {
+            self.notify_interest(&sub.subject);
+        }
         Ok(())
+    }
+
+    /// Asks to be told when a client subscribes to something matching
+    /// `subject` (a push consumer waiting for its deliver subject).
+    pub fn watch_interest(&self, subject: &str, watcher: std::sync::Weak<dyn InterestWatcher>) {
+        let mut w = self.interest_watchers.write();
+        w.retain(|(_, x)| x.strong_count() > 0);
+        w.push((subject.as_bytes().into(), watcher));
+    }
+
+    fn notify_interest(&self, sub_subject: &[u8]) {
+        let hits: Vec<Arc<dyn InterestWatcher>> = {
+            let w = self.interest_watchers.read();
+            if w.is_empty() {
+                return;
+            }
+            w.iter()
+                .filter(|(s, _)| rnats_subject::matches(sub_subject, s))
+                .filter_map(|(_, x)| x.upgrade())
+                .collect()
+        };
+        for h in hits {
+            h.interest_appeared();
+        }
     }
 
     /// Removes a subscription from the index and from its client's sid map.
@@ -135,8 +186,22 @@ impl ServerState {
         headers: Option<&[u8]>,
         payload: &[u8],
     ) -> bool {
+        self.publish_internal_via(subject, subject, reply, headers, payload)
+    }
+
+    /// Publishes `subject` to whoever is interested in `route` (JetStream
+    /// deliveries: routed to an inbox, shown with the message's subject).
+    pub fn publish_internal_via(
+        &self,
+        route: &[u8],
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> bool {
         let msg = Message {
             subject,
+            route: (route != subject).then_some(route),
             reply,
             headers,
             payload,
@@ -169,6 +234,14 @@ impl ServerState {
     pub fn info_line(&self, client: &ClientShared) -> Vec<u8> {
         self.client_info(client).to_line()
     }
+}
+
+/// A subject being watched for client interest, and who to tell.
+type WatchedSubject = (Box<[u8]>, std::sync::Weak<dyn InterestWatcher>);
+
+/// Told when a client subscribes to a watched subject.
+pub trait InterestWatcher: Send + Sync {
+    fn interest_appeared(&self);
 }
 
 /// A bound server, ready to run.
@@ -204,7 +277,11 @@ impl Server {
             domain: opts.jetstream_domain.clone().unwrap_or_default(),
             ..ServerInfo::default()
         };
+        let started_wall = chrono::Utc::now();
         let state = Arc::new(ServerState {
+            started_wall,
+            config_load_time: Mutex::new(started_wall),
+            closed: crate::monitor::closed::ClosedRing::default(),
             server_id,
             server_name,
             info: ArcSwap::from_pointee(info),
@@ -216,6 +293,7 @@ impl Server {
             lame_duck: AtomicBool::new(false),
             started: Instant::now(),
             jetstream: std::sync::OnceLock::new(),
+            interest_watchers: RwLock::new(Vec::new()),
             system_client: Arc::new(ClientShared::new(
                 0,
                 SocketAddr::from(([0, 0, 0, 0], 0)),

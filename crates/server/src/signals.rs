@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::reload::{self, Loader};
 use crate::server::{self, ServerState};
@@ -16,26 +16,49 @@ pub enum Stop {
     LameDuckDone,
 }
 
+/// The signals the server handles, installed before it reports ready so a
+/// signal sent right after `Server is ready` is never handled by the default
+/// action (which would kill the process).
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+    usr2: Signal,
+    hup: Signal,
+    usr1: Signal,
+}
+
+pub fn install() -> std::io::Result<Signals> {
+    Ok(Signals {
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+        usr2: signal(SignalKind::user_defined2())?,
+        hup: signal(SignalKind::hangup())?,
+        usr1: signal(SignalKind::user_defined1())?,
+    })
+}
+
 /// Waits for a signal that ends the server, handling the others meanwhile.
-pub async fn wait(state: Arc<ServerState>, loader: Arc<Loader>) -> std::io::Result<Stop> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut usr2 = signal(SignalKind::user_defined2())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
+pub async fn wait(signals: Signals, state: Arc<ServerState>, loader: Arc<Loader>) -> Stop {
+    let Signals {
+        mut term,
+        mut int,
+        mut usr2,
+        mut hup,
+        mut usr1,
+    } = signals;
     loop {
         tokio::select! {
             _ = term.recv() => {
                 tracing::info!("Trapped \"terminated\" signal");
-                return Ok(Stop::Shutdown);
+                return Stop::Shutdown;
             }
             _ = int.recv() => {
                 tracing::info!("Trapped \"interrupt\" signal");
-                return Ok(Stop::Shutdown);
+                return Stop::Shutdown;
             }
             _ = usr2.recv() => {
                 server::lame_duck(state.clone()).await;
-                return Ok(Stop::LameDuckDone);
+                return Stop::LameDuckDone;
             }
             _ = hup.recv() => {
                 tracing::info!("Trapped \"hangup\" signal");

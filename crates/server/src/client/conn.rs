@@ -62,6 +62,7 @@ pub async fn serve(state: Arc<ServerState>, stream: TcpStream, addr: SocketAddr)
     let reason = conn.read_loop(rd).await;
     client.close(reason);
     let reason = writer.await.unwrap_or(reason);
+    state.record_closed(&client, reason);
     conn.cleanup();
     tracing::debug!(
         "{} - Client connection closed: {:?}",
@@ -141,6 +142,7 @@ impl Conn {
                 Err(_) => 0,
             };
             buf.advance(used);
+            self.client.add_in(&self.batch.counts);
             let woke = self.batch.finish(&self.state);
             if let Err(Close(reason, err)) = result {
                 if let Some(text) = err {
@@ -364,6 +366,7 @@ impl Conn {
         }
         let msg = Message {
             subject,
+            route: None,
             reply,
             headers,
             payload,

@@ -87,6 +87,10 @@ pub struct ClientShared {
     pub pings_out: AtomicU32,
     /// Tells the read side to stop (the writer or the server closed us).
     pub stop_reading: Notify,
+    /// Messages and payload bytes received from this client (for `/connz`),
+    /// added once per read batch.
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
 }
 
 impl ClientShared {
@@ -104,6 +108,16 @@ impl ClientShared {
             last_in_ms: AtomicU64::new(0),
             pings_out: AtomicU32::new(0),
             stop_reading: Notify::new(),
+            in_msgs: AtomicU64::new(0),
+            in_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds one read batch's inbound counts to this client's (monitoring only).
+    pub fn add_in(&self, counts: &crate::stats::LocalCounts) {
+        if counts.in_msgs > 0 {
+            self.in_msgs.fetch_add(counts.in_msgs, Ordering::Relaxed);
+            self.in_bytes.fetch_add(counts.in_bytes, Ordering::Relaxed);
         }
     }
 

@@ -36,7 +36,8 @@ pub fn subscribe(
     // Direct gets are subscribed per stream (see `Stream::resubscribe`), so a
     // stream without `allow_direct` leaves requesters with no responders.
     server.subscribe_internal("$JS.API.INFO", None, handler.clone())?;
-    server.subscribe_internal("$JS.API.STREAM.>", None, handler)?;
+    server.subscribe_internal("$JS.API.STREAM.>", None, handler.clone())?;
+    server.subscribe_internal("$JS.API.CONSUMER.>", None, handler)?;
     Ok(())
 }
 
@@ -59,7 +60,11 @@ impl InternalHandler for Api {
             return;
         };
         // Not an API we serve (yet): nats-server does not answer these either.
-        let Some((body, failed)) = dispatch(&js, op, msg.payload) else {
+        let answer = match op.strip_prefix("CONSUMER.") {
+            Some(rest) => super::consumer_api::dispatch(&js, rest, msg.payload, reply),
+            None => dispatch(&js, op, msg.payload),
+        };
+        let Some((body, failed)) = answer else {
             return;
         };
         js.count_api(failed);
@@ -68,9 +73,9 @@ impl InternalHandler for Api {
 }
 
 /// The serialized response and whether it is an error.
-type Answer = Option<(Vec<u8>, bool)>;
+pub type Answer = Option<(Vec<u8>, bool)>;
 
-fn answer<T: ApiResponseBody + Serialize + Default>(result: Result<T, JsError>) -> Answer {
+pub fn answer<T: ApiResponseBody + Serialize + Default>(result: Result<T, JsError>) -> Answer {
     let failed = result.is_err();
     Some((ApiResponse::from_result(result).to_vec(), failed))
 }
@@ -119,14 +124,14 @@ fn strip_nulls(v: &mut Value) {
 }
 
 /// Parses a JSON body the way nats-server does (nulls are defaults).
-fn parse_json(body: &[u8]) -> Result<Value, JsError> {
+pub fn parse_json(body: &[u8]) -> Result<Value, JsError> {
     let mut v: Value = serde_json::from_slice(body).map_err(invalid_json)?;
     strip_nulls(&mut v);
     Ok(v)
 }
 
 /// Parses a request body; an empty body is the request's default.
-fn request<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> Result<T, JsError> {
+pub fn request<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> Result<T, JsError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -337,6 +342,7 @@ fn stream_state(stream: &Stream, req: &StreamInfoRequest) -> StreamState {
         last_ts: timestamp(st.last_ts),
         num_subjects: st.num_subjects as i64,
         num_deleted: st.num_deleted as i64,
+        consumer_count: stream.consumers().len() as i64,
         ..StreamState::default()
     };
     if req.deleted_details && st.num_deleted > 0 {
@@ -552,7 +558,11 @@ fn account_info(js: &Arc<JetStream>) -> Result<AccountInfoResponse, JsError> {
             reserved_memory: 0,
             reserved_storage: 0,
             streams: js.streams().len() as i64,
-            consumers: 0,
+            consumers: js
+                .streams()
+                .iter()
+                .map(|s| s.consumers().len() as i64)
+                .sum(),
             limits: AccountLimits::default(),
         },
         domain,

@@ -17,6 +17,8 @@ pub const TIME_STAMP: &str = "Nats-Time-Stamp";
 pub const SUBJECT: &str = "Nats-Subject";
 pub const LAST_SEQUENCE: &str = "Nats-Last-Sequence";
 pub const NUM_PENDING: &str = "Nats-Num-Pending";
+pub const LAST_CONSUMER: &str = "Nats-Last-Consumer";
+pub const LAST_STREAM: &str = "Nats-Last-Stream";
 
 /// The value of header `name` in a `NATS/1.0` block (first occurrence,
 /// surrounding whitespace trimmed). Names match exactly, as in nats-server.

@@ -6,6 +6,8 @@
 //! FileStore's blocks). Memory streams are not persisted, as in nats-server.
 
 pub mod api;
+pub mod consumer;
+pub mod consumer_api;
 pub mod errors;
 pub mod headers;
 pub mod stream;
@@ -96,6 +98,7 @@ impl JetStream {
                 Ok(s) => {
                     let st = s.store.state();
                     tracing::info!("  Restored {} messages for stream '$G > {name}'", st.msgs);
+                    consumer_api::recover(self, &s);
                     self.streams.write().insert(name, s);
                 }
                 Err(e) => tracing::error!("Could not restore stream {name}: {}", e.description),
@@ -177,6 +180,42 @@ impl JetStream {
             Ok(())
         };
         write().map_err(|e| JsError::new(JsErrorKind::StreamCreateErrF).arg("err", &e.to_string()))
+    }
+
+    pub fn server(&self) -> Option<Arc<ServerState>> {
+        self.server.upgrade()
+    }
+
+    /// Creates (or restores) a consumer on `stream` and starts it. Durables
+    /// on file streams are persisted under `<stream dir>/obs/<name>`.
+    pub fn add_consumer(
+        &self,
+        stream: &Arc<Stream>,
+        name: String,
+        config: types::ConsumerConfig,
+        created: DateTime<Utc>,
+        restored: Option<consumer::state::Persisted>,
+    ) -> Result<Arc<consumer::Consumer>, JsError> {
+        let sync_always = self.server.upgrade().is_some_and(|s| s.opts().sync_always);
+        let dir = match (&stream.dir, config.is_durable() && !config.memory_storage) {
+            (Some(d), true) => Some(d.join("obs").join(&name)),
+            _ => None,
+        };
+        let consumer = consumer::Consumer::new(
+            self.server.clone(),
+            stream,
+            name,
+            config,
+            created,
+            dir,
+            restored,
+            sync_always,
+        );
+        consumer.save();
+        consumer.start();
+        stream.add_consumer(consumer.clone());
+        consumer.pump();
+        Ok(consumer)
     }
 
     pub fn stream(&self, name: &str) -> Option<Arc<Stream>> {

@@ -16,9 +16,10 @@ use parking_lot::Mutex;
 use rnats_store::{MsgStore, StoreError, StoreLimits};
 use tokio::task::JoinHandle;
 
+use super::consumer::Consumer;
 use super::errors::{JsError, JsErrorKind};
 use super::headers;
-use super::types::{DiscardPolicy, PubAck, PubAckResponse, StreamConfig};
+use super::types::{DiscardPolicy, PubAck, PubAckResponse, RetentionPolicy, StreamConfig};
 use crate::router::Message;
 use crate::server::ServerState;
 use crate::subscription::{InternalHandler, SubRef};
@@ -50,6 +51,7 @@ pub struct Stream {
     ack_after_sync: bool,
     /// Wakes the expiry task when a sooner deadline appears.
     expiry_wake: tokio::sync::Notify,
+    consumers: parking_lot::RwLock<std::collections::BTreeMap<String, Arc<Consumer>>>,
 }
 
 struct Inner {
@@ -134,6 +136,7 @@ impl Stream {
             pending_acks: Mutex::new(VecDeque::new()),
             ack_after_sync,
             expiry_wake: tokio::sync::Notify::new(),
+            consumers: parking_lot::RwLock::new(std::collections::BTreeMap::new()),
         })
     }
 
@@ -216,8 +219,72 @@ impl Stream {
         Ok(())
     }
 
+    pub fn consumer(&self, name: &str) -> Option<Arc<Consumer>> {
+        self.consumers.read().get(name).cloned()
+    }
+
+    pub fn consumers(&self) -> Vec<Arc<Consumer>> {
+        self.consumers.read().values().cloned().collect()
+    }
+
+    pub fn add_consumer(&self, consumer: Arc<Consumer>) {
+        self.consumers
+            .write()
+            .insert(consumer.name.clone(), consumer);
+    }
+
+    pub fn remove_consumer(&self, name: &str) -> Option<Arc<Consumer>> {
+        self.consumers.write().remove(name)
+    }
+
+    /// Retention after acks: work-queue messages go on their first ack,
+    /// interest messages once every interested consumer has acked.
+    pub fn on_acked(&self, seqs: &[u64]) {
+        let retention = self.inner.lock().config.retention;
+        match retention {
+            RetentionPolicy::Limits => {}
+            RetentionPolicy::WorkQueue => {
+                for &seq in seqs {
+                    let _ = self.store.remove(seq, false);
+                }
+            }
+            RetentionPolicy::Interest => {
+                let consumers = self.consumers();
+                for &seq in seqs {
+                    let Ok(m) = self.store.load(seq) else {
+                        continue;
+                    };
+                    if consumers.iter().all(|c| c.has_acked(seq, &m.subject)) {
+                        let _ = self.store.remove(seq, false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a message is stored: consumers deliver it; an interest stream
+    /// with nobody interested in its subject does not keep it.
+    fn after_store(&self, seq: u64, subject: &str) {
+        let consumers = self.consumers();
+        if self.inner.lock().config.retention == RetentionPolicy::Interest
+            && !consumers.iter().any(|c| c.wants(subject))
+        {
+            let _ = self.store.remove(seq, false);
+            return;
+        }
+        for c in consumers {
+            c.pump();
+        }
+    }
+
     /// Stops capturing and background work; the store stays on disk.
     pub fn stop(&self) {
+        for c in self.consumers() {
+            if c.is_durable_on_disk() {
+                c.save();
+            }
+            c.stop(false);
+        }
         if let Some(server) = self.server.upgrade() {
             for s in self.subs.lock().drain(..) {
                 server.remove_subscription(&s);
@@ -231,6 +298,12 @@ impl Stream {
 
     /// Stops the stream and removes its data.
     pub fn delete(&self) -> Result<(), JsError> {
+        let consumers: Vec<_> = std::mem::take(&mut *self.consumers.write())
+            .into_values()
+            .collect();
+        for c in consumers {
+            c.delete();
+        }
         self.stop();
         self.store
             .delete()
@@ -459,6 +532,11 @@ impl Stream {
     fn on_publish(&self, msg: &Message<'_>) {
         let subject = String::from_utf8_lossy(msg.subject);
         let result = self.apply_publish(&subject, msg.headers.unwrap_or_default(), msg.payload);
+        if let Ok(stored) = &result {
+            if !stored.duplicate {
+                self.after_store(stored.seq, &subject);
+            }
+        }
         let Some(reply) = msg.reply else {
             return;
         };

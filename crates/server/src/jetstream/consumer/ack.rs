@@ -1,0 +1,224 @@
+//! The acknowledgement protocol: a client answers a delivery on its
+//! `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`
+//! subject with `+ACK` (or nothing), `-NAK [{"delay":ns}]`, `+WPI`,
+//! `+NXT [request]` or `+TERM [reason]`. A reply subject on the ack asks for
+//! confirmation, which is sent once the new state is saved. Flow-control
+//! answers arrive on `$JS.FC.<stream>.<consumer>.<id>`.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::super::types::AckPolicy;
+use super::Consumer;
+use crate::router::Message;
+use crate::subscription::InternalHandler;
+
+pub struct AckHandler(pub Weak<Consumer>);
+
+impl InternalHandler for AckHandler {
+    fn deliver(&self, msg: &Message<'_>) {
+        let Some(consumer) = self.0.upgrade() else {
+            return;
+        };
+        let subject = String::from_utf8_lossy(msg.subject);
+        if subject.starts_with("$JS.FC.") {
+            consumer.on_flow_control(&subject);
+            return;
+        }
+        consumer.on_ack(&subject, msg.payload, msg.reply);
+    }
+}
+
+/// What an ack body asks for.
+#[derive(Debug, PartialEq)]
+enum AckKind<'a> {
+    Ack,
+    Nak(Option<Duration>),
+    Progress,
+    Next(&'a [u8]),
+    Term,
+}
+
+#[derive(Deserialize)]
+struct NakDelay {
+    delay: i64,
+}
+
+fn parse_body(body: &[u8]) -> AckKind<'_> {
+    let trimmed = body.trim_ascii();
+    if let Some(rest) = trimmed.strip_prefix(b"-NAK") {
+        let rest = rest.trim_ascii();
+        let delay = serde_json::from_slice::<NakDelay>(rest)
+            .ok()
+            .filter(|d| d.delay > 0)
+            .map(|d| Duration::from_nanos(d.delay as u64));
+        return AckKind::Nak(delay);
+    }
+    if trimmed.starts_with(b"+WPI") {
+        return AckKind::Progress;
+    }
+    if let Some(rest) = trimmed.strip_prefix(b"+NXT") {
+        return AckKind::Next(rest.trim_ascii());
+    }
+    if trimmed.starts_with(b"+TERM") {
+        return AckKind::Term;
+    }
+    AckKind::Ack
+}
+
+/// (delivered count, stream seq, consumer seq) from an ack subject.
+fn parse_subject(subject: &str) -> Option<(u64, u64, u64)> {
+    let t: Vec<&str> = subject.split('.').collect();
+    // v1: $JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<cseq>.<ts>.<pending>
+    // v2: $JS.ACK.<domain>.<acc>.<stream>.<consumer>.<dc>.<sseq>.<cseq>.<ts>.<pending>.<token>
+    let base = match t.len() {
+        9 => 4,
+        12 => 6,
+        _ => return None,
+    };
+    Some((
+        t[base].parse().ok()?,
+        t[base + 1].parse().ok()?,
+        t[base + 2].parse().ok()?,
+    ))
+}
+
+impl Consumer {
+    fn on_ack(self: &Arc<Self>, subject: &str, body: &[u8], reply: Option<&[u8]>) {
+        let Some((_dc, sseq, _dseq)) = parse_subject(subject) else {
+            return;
+        };
+        let kind = parse_body(body);
+        let mut terminated = None;
+        let mut acked_any = Vec::new();
+        {
+            let mut st = self.state.lock();
+            match kind {
+                AckKind::Ack | AckKind::Next(_) => match st.config.ack_policy {
+                    AckPolicy::All => {
+                        let done: Vec<u64> = st.pending.range(..=sseq).map(|(s, _)| *s).collect();
+                        for s in done {
+                            st.pending.remove(&s);
+                            st.redelivered.remove(&s);
+                            st.redeliver.remove(&s);
+                            acked_any.push(s);
+                        }
+                    }
+                    _ => {
+                        if st.pending.remove(&sseq).is_some() {
+                            st.redelivered.remove(&sseq);
+                            st.redeliver.remove(&sseq);
+                            acked_any.push(sseq);
+                        }
+                    }
+                },
+                AckKind::Nak(delay) => {
+                    if let Some(p) = st.pending.get_mut(&sseq) {
+                        match delay {
+                            Some(d) => p.deadline = Instant::now() + d,
+                            None => {
+                                st.redeliver.insert(sseq);
+                            }
+                        }
+                    }
+                }
+                AckKind::Progress => {
+                    let deliveries = st.redelivered.get(&sseq).copied().unwrap_or(1);
+                    let wait = st.ack_wait_for(deliveries);
+                    if let Some(p) = st.pending.get_mut(&sseq) {
+                        p.deadline = Instant::now() + wait;
+                    }
+                }
+                AckKind::Term => {
+                    if st.pending.remove(&sseq).is_some() {
+                        let deliveries = st.redelivered.remove(&sseq).unwrap_or(1);
+                        st.redeliver.remove(&sseq);
+                        terminated = Some(deliveries);
+                        acked_any.push(sseq);
+                    }
+                }
+            }
+            if !acked_any.is_empty() {
+                st.advance_floor();
+                st.last_ack_at = Some(Utc::now());
+                st.dirty = true;
+            }
+        }
+        if let Some(deliveries) = terminated {
+            let reason = body
+                .trim_ascii()
+                .strip_prefix(b"+TERM")
+                .map(<[u8]>::trim_ascii)
+                .unwrap_or_default();
+            self.advise_terminated(sseq, deliveries, &String::from_utf8_lossy(reason));
+        }
+        if !acked_any.is_empty() {
+            if let Some(stream) = self.stream.upgrade() {
+                stream.on_acked(&acked_any);
+            }
+        }
+        if let Some(reply) = reply {
+            // A confirmed ack is answered only once it is on disk.
+            self.save();
+            if let Some(server) = self.server.upgrade() {
+                server.publish_internal(reply, None, None, b"");
+            }
+        }
+        if let AckKind::Next(req) = kind {
+            if let Some(reply) = reply {
+                let _ = self.add_pull_request(reply, req);
+            }
+        }
+        self.wake.notify_one();
+        self.pump();
+    }
+
+    fn on_flow_control(&self, subject: &str) {
+        {
+            let mut st = self.state.lock();
+            if st.fc_outstanding.as_deref() == Some(subject) {
+                st.fc_outstanding = None;
+            }
+        }
+        self.pump();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_bodies() {
+        assert_eq!(parse_body(b""), AckKind::Ack);
+        assert_eq!(parse_body(b"+ACK"), AckKind::Ack);
+        assert_eq!(parse_body(b"-NAK"), AckKind::Nak(None));
+        assert_eq!(
+            parse_body(br#"-NAK {"delay": 2000000000}"#),
+            AckKind::Nak(Some(Duration::from_secs(2)))
+        );
+        assert_eq!(parse_body(b"+WPI"), AckKind::Progress);
+        assert_eq!(parse_body(b"+TERM bad data"), AckKind::Term);
+        assert_eq!(
+            parse_body(b"+NXT {\"batch\":2}"),
+            AckKind::Next(b"{\"batch\":2}")
+        );
+    }
+
+    #[test]
+    fn ack_subjects() {
+        assert_eq!(
+            parse_subject("$JS.ACK.S.C.2.10.7.1700000000000000000.3"),
+            Some((2, 10, 7))
+        );
+        assert_eq!(
+            parse_subject("$JS.ACK.dom.acc.S.C.1.5.5.17.0.tok"),
+            Some((1, 5, 5))
+        );
+        assert_eq!(parse_subject("$JS.ACK.S.C.x.10.7.1.3"), None);
+        assert_eq!(parse_subject("$JS.ACK.S"), None);
+    }
+}

@@ -1,0 +1,337 @@
+//! Sending messages: pick the next message for the consumer (redeliveries
+//! first, then `last_per_subject` starts, then new messages), address it to a
+//! waiting pull request or the push deliver subject, and stamp the
+//! `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>` reply.
+//! Status messages (`404 No Messages`, `408 Request Timeout`, `409 ...`,
+//! `100 Idle Heartbeat`, `100 FlowControl Request`) go out the same way.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rnats_store::StoredMsg;
+
+use super::super::headers;
+use super::super::types::{AckPolicy, NextRequest};
+use super::state::{Pending, PullRequest, State};
+use super::Consumer;
+use crate::server::ServerState;
+
+/// One frame to publish once the consumer's lock is released.
+pub struct Outgoing {
+    /// Where it goes (the pull request's inbox or the deliver subject).
+    pub route: Vec<u8>,
+    /// What the `MSG` line shows (the message's own subject).
+    pub subject: Vec<u8>,
+    pub reply: Option<Vec<u8>>,
+    pub headers: Option<Vec<u8>>,
+    pub payload: bytes::Bytes,
+}
+
+/// Push flow control: ask the client to confirm after this many bytes.
+const FC_BYTES: u64 = 256 * 1024;
+
+pub fn send_status(
+    server: &ServerState,
+    to: &[u8],
+    code: u16,
+    text: &str,
+    extra: &[(&str, String)],
+) {
+    let mut b = headers::Builder::status(code, text);
+    for (k, v) in extra {
+        b = b.add(k, v);
+    }
+    server.publish_internal(to, None, Some(&b.finish()), b"");
+}
+
+impl Consumer {
+    /// Delivers whatever can be delivered now.
+    pub fn pump(&self) {
+        let (Some(server), Some(stream)) = (self.server.upgrade(), self.stream.upgrade()) else {
+            return;
+        };
+        if self.is_deleted() {
+            return;
+        }
+        let mut out = Vec::new();
+        let mut statuses: Vec<(Vec<u8>, u16, &'static str)> = Vec::new();
+        {
+            let mut st = self.state.lock();
+            if st.paused_until(Utc::now()).is_some() {
+                return;
+            }
+            let push = !st.config.is_pull();
+            if push && (st.fc_outstanding.is_some() || !self.push_interest(&st.config)) {
+                return;
+            }
+            let mut remaining = None;
+            loop {
+                if !push && st.waiting.is_empty() {
+                    break;
+                }
+                let limit = st.config.max_ack_pending;
+                if st.config.ack_policy != AckPolicy::None
+                    && limit > 0
+                    && st.pending.len() as i64 >= limit
+                {
+                    break;
+                }
+                let Some((msg, redelivery)) = next_message(&mut st, &stream.store) else {
+                    break;
+                };
+                let size = (msg.subject.len() + msg.headers.len() + msg.payload.len()) as i64;
+                let target = if push {
+                    st.config.deliver_subject.as_bytes().to_vec()
+                } else {
+                    let req = &mut st.waiting[0];
+                    if req.max_bytes > 0 && size > req.max_bytes {
+                        if req.sent == 0 {
+                            statuses.push((
+                                req.reply.clone(),
+                                409,
+                                "Message Size Exceeds MaxBytes",
+                            ));
+                        }
+                        st.waiting.pop_front();
+                        // The message stays where it was for the next request.
+                        unread(&mut st, msg.seq, redelivery);
+                        continue;
+                    }
+                    req.reply.clone()
+                };
+                // The `pending` token: messages left after this one.
+                let pending_after = match remaining {
+                    None => st.num_pending(&stream.store),
+                    Some(n) if redelivery => n,
+                    Some(n) => n.saturating_sub(1),
+                };
+                remaining = Some(pending_after);
+                let frame = self.record_delivery(&mut st, &msg, redelivery, target, pending_after);
+                out.push(frame);
+                if push {
+                    st.last_push_at = Instant::now();
+                    if st.config.flow_control {
+                        st.bytes_since_fc += size as u64;
+                        if st.bytes_since_fc >= FC_BYTES {
+                            out.push(self.flow_control_request(&mut st));
+                            break;
+                        }
+                    }
+                } else {
+                    let req = &mut st.waiting[0];
+                    req.batch -= 1;
+                    req.sent += 1;
+                    if req.max_bytes > 0 {
+                        req.max_bytes -= size;
+                    }
+                    if req.batch <= 0 || (req.max_bytes < 0) {
+                        st.waiting.pop_front();
+                    }
+                }
+            }
+            // A no-wait request that could not be filled now is answered now.
+            let mut i = 0;
+            while i < st.waiting.len() {
+                if st.waiting[i].no_wait {
+                    if let Some(req) = st.waiting.remove(i) {
+                        if req.sent == 0 {
+                            statuses.push((req.reply, 404, "No Messages"));
+                        }
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            if !out.is_empty() {
+                st.dirty = true;
+                st.idle_since = None;
+            }
+        }
+        let changed = !out.is_empty() || !statuses.is_empty();
+        for f in out {
+            server.publish_internal_via(
+                &f.route,
+                &f.subject,
+                f.reply.as_deref(),
+                f.headers.as_deref(),
+                &f.payload,
+            );
+        }
+        for (to, code, text) in statuses {
+            send_status(&server, &to, code, text, &[]);
+        }
+        if changed {
+            // New ack deadlines: let the timer task look again.
+            self.wake.notify_one();
+        }
+    }
+
+    /// Updates the state for one delivery and builds its frame.
+    fn record_delivery(
+        &self,
+        st: &mut State,
+        msg: &StoredMsg,
+        redelivery: bool,
+        target: Vec<u8>,
+        pending: u64,
+    ) -> Outgoing {
+        st.dseq += 1;
+        let deliveries = {
+            let c = st.redelivered.entry(msg.seq).or_insert(0);
+            *c += 1;
+            *c
+        };
+        if !redelivery {
+            st.delivered_sseq = st.delivered_sseq.max(msg.seq);
+        }
+        st.last_delivered_at = Some(Utc::now());
+        if st.config.ack_policy == AckPolicy::None {
+            st.redelivered.remove(&msg.seq);
+            st.advance_floor();
+        } else {
+            let wait = st.ack_wait_for(deliveries);
+            st.pending.insert(
+                msg.seq,
+                Pending {
+                    dseq: st.dseq,
+                    deadline: Instant::now() + wait,
+                },
+            );
+        }
+        let reply = format!(
+            "$JS.ACK.{}.{}.{}.{}.{}.{}.{}",
+            self.stream_name, self.name, deliveries, msg.seq, st.dseq, msg.ts, pending
+        );
+        let (hdrs, payload) = if st.config.headers_only {
+            let h = headers::Builder::new()
+                .extend_from(&msg.headers)
+                .add("Nats-Msg-Size", &msg.payload.len().to_string())
+                .finish();
+            (Some(h), bytes::Bytes::new())
+        } else {
+            (
+                (!msg.headers.is_empty()).then(|| msg.headers.to_vec()),
+                msg.payload.clone(),
+            )
+        };
+        Outgoing {
+            route: target,
+            subject: msg.subject.as_bytes().to_vec(),
+            reply: Some(reply.into_bytes()),
+            headers: hdrs,
+            payload,
+        }
+    }
+
+    fn flow_control_request(&self, st: &mut State) -> Outgoing {
+        let reply = format!(
+            "$JS.FC.{}.{}.{}",
+            self.stream_name,
+            self.name,
+            fastrand::u64(..)
+        );
+        st.fc_outstanding = Some(reply.clone());
+        st.bytes_since_fc = 0;
+        Outgoing {
+            route: st.config.deliver_subject.as_bytes().to_vec(),
+            subject: st.config.deliver_subject.as_bytes().to_vec(),
+            reply: Some(reply.into_bytes()),
+            headers: Some(headers::Builder::status(100, "FlowControl Request").finish()),
+            payload: bytes::Bytes::new(),
+        }
+    }
+
+    /// A pull request (`$JS.API.CONSUMER.MSG.NEXT...` or `+NXT`).
+    pub fn add_pull_request(&self, reply: &[u8], body: &[u8]) -> Result<(), (u16, &'static str)> {
+        let req = parse_next(body).ok_or((400, "Bad Request"))?;
+        {
+            let mut st = self.state.lock();
+            if !st.config.is_pull() {
+                return Err((409, "Consumer is push based"));
+            }
+            let max_waiting = st.config.max_waiting.max(1) as usize;
+            if st.waiting.len() >= max_waiting {
+                return Err((409, "Exceeded MaxWaiting"));
+            }
+            let mb = st.config.max_request_batch;
+            if mb > 0 && req.batch > mb {
+                return Err((409, "Exceeded MaxRequestBatch"));
+            }
+            let now = Instant::now();
+            let heartbeat =
+                (req.idle_heartbeat > 0).then(|| Duration::from_nanos(req.idle_heartbeat as u64));
+            st.waiting.push_back(PullRequest {
+                reply: reply.to_vec(),
+                batch: req.batch.max(1),
+                max_bytes: req.max_bytes.max(0),
+                expires: (req.expires > 0).then(|| now + Duration::from_nanos(req.expires as u64)),
+                no_wait: req.no_wait,
+                heartbeat,
+                next_heartbeat: heartbeat.map(|h| now + h),
+                sent: 0,
+            });
+            st.idle_since = None;
+        }
+        self.pump();
+        Ok(())
+    }
+}
+
+/// Puts a message back so the next delivery attempt finds it again.
+fn unread(st: &mut State, seq: u64, redelivery: bool) {
+    if redelivery {
+        st.redeliver.insert(seq);
+    } else {
+        st.next_sseq = st.next_sseq.min(seq);
+    }
+}
+
+/// The next message to deliver, and whether it is a redelivery.
+fn next_message(
+    st: &mut State,
+    store: &std::sync::Arc<dyn rnats_store::MsgStore>,
+) -> Option<(StoredMsg, bool)> {
+    while let Some(seq) = st.redeliver.pop_first() {
+        if !st.pending.contains_key(&seq) {
+            continue;
+        }
+        match store.load(seq) {
+            Ok(m) => return Some((m, true)),
+            Err(_) => {
+                st.pending.remove(&seq);
+                st.redelivered.remove(&seq);
+            }
+        }
+    }
+    while let Some(seq) = st.initial.pop_front() {
+        if let Ok(m) = store.load(seq) {
+            return Some((m, false));
+        }
+    }
+    let start = st.next_sseq;
+    let found = st
+        .filter_list()
+        .iter()
+        .filter_map(|f| store.load_next(f, start).ok())
+        .min_by_key(|m| m.seq)?;
+    st.next_sseq = found.seq + 1;
+    Some((found, false))
+}
+
+/// A `MSG.NEXT` body: empty (one message), a bare batch size, or JSON.
+fn parse_next(body: &[u8]) -> Option<NextRequest> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    if text.is_empty() {
+        return Some(NextRequest {
+            batch: 1,
+            ..NextRequest::default()
+        });
+    }
+    if let Ok(n) = text.parse::<i64>() {
+        return Some(NextRequest {
+            batch: n,
+            ..NextRequest::default()
+        });
+    }
+    serde_json::from_str(text).ok()
+}

@@ -1,0 +1,286 @@
+//! Time in a consumer: one task that sleeps until the earliest deadline —
+//! an unacked delivery's ack wait, a pull request's expiry or heartbeat, a
+//! push heartbeat, an ephemeral's inactivity limit — handles what is due,
+//! and otherwise waits to be woken. An idle consumer has no deadline and so
+//! costs nothing. Also the advisories these events publish.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::super::headers;
+use super::super::types::AckPolicy;
+use super::deliver::send_status;
+use super::Consumer;
+
+/// How often a durable's changed state is written (confirmed acks are written at once).
+const SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
+pub async fn run(consumer: Weak<Consumer>) {
+    loop {
+        let (deadline, wake) = {
+            let Some(c) = consumer.upgrade() else { return };
+            if c.is_deleted() {
+                return;
+            }
+            if c.on_timer() {
+                // The consumer deleted itself (inactive ephemeral).
+                return;
+            }
+            let deadline = c.next_deadline();
+            let c2 = c.clone();
+            (deadline, async move { c2.wake.notified().await })
+        };
+        match deadline {
+            Some(d) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(d.into()) => {}
+                    _ = wake => {}
+                }
+            }
+            None => wake.await,
+        }
+    }
+}
+
+impl Consumer {
+    /// The earliest moment something is due, if anything.
+    fn next_deadline(&self) -> Option<Instant> {
+        let st = self.state.lock();
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        if st.config.ack_policy != AckPolicy::None {
+            // Ack deadlines are not ordered by sequence: scan (bounded by max_ack_pending).
+            if let Some(t) = st.pending.values().map(|p| p.deadline).min() {
+                consider(t);
+            }
+        }
+        for r in &st.waiting {
+            if let Some(t) = r.expires {
+                consider(t);
+            }
+            if let Some(t) = r.next_heartbeat {
+                consider(t);
+            }
+        }
+        if !st.config.is_pull() && st.config.heartbeat > 0 {
+            consider(st.last_push_at + Duration::from_nanos(st.config.heartbeat as u64));
+        }
+        if let Some(since) = st.idle_since {
+            if st.config.inactive_threshold > 0 && st.config.durable.is_empty() {
+                consider(since + Duration::from_nanos(st.config.inactive_threshold as u64));
+            }
+        }
+        if !st.config.is_pull() && st.config.durable.is_empty() && st.config.inactive_threshold > 0
+        {
+            // Push ephemerals: check for lost interest at the threshold.
+            consider(Instant::now() + Duration::from_nanos(st.config.inactive_threshold as u64));
+        }
+        if st.dirty && self.dir.is_some() {
+            consider(st.last_save + SAVE_INTERVAL);
+        }
+        if let Some(t) = st.paused_until(Utc::now()) {
+            let left = (t - Utc::now()).to_std().unwrap_or_default();
+            consider(Instant::now() + left);
+        }
+        next
+    }
+
+    /// Handles everything due now; returns true if the consumer was deleted.
+    fn on_timer(self: &Arc<Self>) -> bool {
+        let Some(server) = self.server.upgrade() else {
+            return true;
+        };
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        let mut heartbeats = Vec::new();
+        let mut max_delivered = Vec::new();
+        let mut push_heartbeat = None;
+        let mut inactive = false;
+        {
+            let mut st = self.state.lock();
+            // Ack wait passed: redeliver, or give up at max_deliver.
+            let due: Vec<u64> = st
+                .pending
+                .iter()
+                .filter(|(_, p)| p.deadline <= now)
+                .map(|(s, _)| *s)
+                .collect();
+            let max_deliver = st.config.max_deliver;
+            for seq in due {
+                let deliveries = st.redelivered.get(&seq).copied().unwrap_or(1);
+                if max_deliver > 0 && deliveries >= max_deliver as u64 {
+                    st.pending.remove(&seq);
+                    st.redelivered.remove(&seq);
+                    max_delivered.push((seq, deliveries));
+                } else if let Some(p) = st.pending.get_mut(&seq) {
+                    // Pushed back so the scan does not pick it again before delivery.
+                    p.deadline = now + Duration::from_secs(3600);
+                    st.redeliver.insert(seq);
+                }
+            }
+            if !max_delivered.is_empty() {
+                st.advance_floor();
+                st.dirty = true;
+            }
+            // Pull requests: expiry and heartbeats.
+            let mut i = 0;
+            while i < st.waiting.len() {
+                let r = &mut st.waiting[i];
+                if r.expires.is_some_and(|t| t <= now) {
+                    if let Some(r) = st.waiting.remove(i) {
+                        expired.push(r);
+                    }
+                    continue;
+                }
+                if let (Some(hb), Some(t)) = (r.heartbeat, r.next_heartbeat) {
+                    if t <= now {
+                        r.next_heartbeat = Some(now + hb);
+                        heartbeats.push(r.reply.clone());
+                    }
+                }
+                i += 1;
+            }
+            // Push heartbeats while idle.
+            if !st.config.is_pull() && st.config.heartbeat > 0 {
+                let hb = Duration::from_nanos(st.config.heartbeat as u64);
+                if st.last_push_at + hb <= now {
+                    st.last_push_at = now;
+                    push_heartbeat = Some((
+                        st.config.deliver_subject.clone(),
+                        st.dseq,
+                        st.delivered_sseq,
+                        st.fc_outstanding.clone(),
+                    ));
+                }
+            }
+            // Ephemerals nobody uses go away after inactive_threshold.
+            if st.config.durable.is_empty() && st.config.inactive_threshold > 0 {
+                let active = if st.config.is_pull() {
+                    !st.waiting.is_empty()
+                } else {
+                    self.push_interest(&st.config)
+                };
+                if active {
+                    st.idle_since = None;
+                } else {
+                    let since = *st.idle_since.get_or_insert(now);
+                    inactive =
+                        since + Duration::from_nanos(st.config.inactive_threshold as u64) <= now;
+                }
+            }
+        }
+        for r in expired {
+            send_status(
+                &server,
+                &r.reply,
+                408,
+                "Request Timeout",
+                &[
+                    ("Nats-Pending-Messages", r.batch.to_string()),
+                    ("Nats-Pending-Bytes", r.max_bytes.to_string()),
+                ],
+            );
+        }
+        let (dseq, sseq) = {
+            let st = self.state.lock();
+            (st.dseq, st.delivered_sseq)
+        };
+        for reply in heartbeats {
+            send_status(
+                &server,
+                &reply,
+                100,
+                "Idle Heartbeat",
+                &[
+                    (headers::LAST_CONSUMER, dseq.to_string()),
+                    (headers::LAST_STREAM, sseq.to_string()),
+                ],
+            );
+        }
+        if let Some((subject, dseq, sseq, fc)) = push_heartbeat {
+            let mut extra = vec![
+                (headers::LAST_CONSUMER, dseq.to_string()),
+                (headers::LAST_STREAM, sseq.to_string()),
+            ];
+            if let Some(fc) = fc {
+                extra.push(("Nats-Consumer-Stalled", fc));
+            }
+            send_status(&server, subject.as_bytes(), 100, "Idle Heartbeat", &extra);
+        }
+        for (seq, deliveries) in max_delivered {
+            self.advise_max_deliveries(seq, deliveries);
+        }
+        if inactive {
+            if let Some(stream) = self.stream.upgrade() {
+                stream.remove_consumer(&self.name);
+            }
+            self.delete();
+            return true;
+        }
+        let save_due = {
+            let st = self.state.lock();
+            st.dirty && st.last_save.elapsed() >= SAVE_INTERVAL
+        };
+        if save_due {
+            self.save();
+        }
+        self.pump();
+        false
+    }
+
+    fn advisory(&self, subject: String, body: serde_json::Value) {
+        if let Some(server) = self.server.upgrade() {
+            server.publish_internal(subject.as_bytes(), None, None, body.to_string().as_bytes());
+        }
+    }
+
+    pub fn advise_max_deliveries(&self, seq: u64, deliveries: u64) {
+        let subject = format!(
+            "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}",
+            self.stream_name, self.name
+        );
+        let body = json!({
+            "type": "io.nats.jetstream.advisory.v1.max_deliver",
+            "id": advisory_id(),
+            "timestamp": super::super::api::go_time_of(&Utc::now()),
+            "stream": self.stream_name,
+            "consumer": self.name,
+            "stream_seq": seq,
+            "deliveries": deliveries,
+        });
+        self.advisory(subject, body);
+    }
+
+    pub fn advise_terminated(&self, seq: u64, deliveries: u64, reason: &str) {
+        let subject = format!(
+            "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{}.{}",
+            self.stream_name, self.name
+        );
+        let dseq = self.state.lock().dseq;
+        let mut body = json!({
+            "type": "io.nats.jetstream.advisory.v1.terminated",
+            "id": advisory_id(),
+            "timestamp": super::super::api::go_time_of(&Utc::now()),
+            "stream": self.stream_name,
+            "consumer": self.name,
+            "consumer_seq": dseq,
+            "stream_seq": seq,
+            "deliveries": deliveries,
+        });
+        if !reason.is_empty() {
+            body["reason"] = reason.into();
+        }
+        self.advisory(subject, body);
+    }
+}
+
+/// A unique id for an advisory (nats-server uses a NUID).
+pub fn advisory_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    (0..22)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect()
+}

@@ -1,0 +1,436 @@
+//! The `$JS.API.CONSUMER.*` handlers: create (current and legacy subjects),
+//! info, names, list, delete, pause, and the pull request `MSG.NEXT`.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::api::{answer, parse_json, request, Answer};
+use super::consumer::deliver::send_status;
+use super::consumer::{state, Consumer};
+use super::errors::{JsError, JsErrorKind};
+use super::stream::Stream;
+use super::types::*;
+use super::JetStream;
+
+pub fn dispatch(js: &Arc<JetStream>, op: &str, body: &[u8], reply: &[u8]) -> Answer {
+    let t: Vec<&str> = op.split('.').collect();
+    match t.as_slice() {
+        ["CREATE", stream] => answer(create(js, stream, None, None, body, false)),
+        ["CREATE", stream, name] => answer(create(js, stream, Some(name), None, body, false)),
+        ["CREATE", stream, name, filter @ ..] => {
+            let filter = filter.join(".");
+            answer(create(js, stream, Some(name), Some(&filter), body, false))
+        }
+        ["DURABLE", "CREATE", stream, name] => {
+            answer(create(js, stream, Some(name), None, body, true))
+        }
+        ["INFO", stream, name] => answer(info(js, stream, name)),
+        ["DELETE", stream, name] => answer(delete(js, stream, name)),
+        ["NAMES", stream] => answer(names(js, stream, body)),
+        ["LIST", stream] => answer(list(js, stream, body)),
+        ["PAUSE", stream, name] => answer(pause(js, stream, name, body)),
+        ["MSG", "NEXT", stream, name] => {
+            next(js, stream, name, body, reply);
+            None
+        }
+        _ => None,
+    }
+}
+
+fn stream_of(js: &JetStream, name: &str) -> Result<Arc<Stream>, JsError> {
+    js.stream(name)
+        .ok_or_else(|| JsError::new(JsErrorKind::StreamNotFound))
+}
+
+fn consumer_of(
+    js: &JetStream,
+    stream: &str,
+    name: &str,
+) -> Result<(Arc<Stream>, Arc<Consumer>), JsError> {
+    let s = stream_of(js, stream)?;
+    let c = s
+        .consumer(name)
+        .ok_or_else(|| JsError::new(JsErrorKind::ConsumerNotFound))?;
+    Ok((s, c))
+}
+
+fn bad_name(name: &str) -> bool {
+    name.is_empty() || name.contains(['.', '*', '>', ' ', '\t', '/', '\\'])
+}
+
+/// A random 8-character name for an ephemeral consumer.
+fn ephemeral_name() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..8)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn create(
+    js: &Arc<JetStream>,
+    stream_name: &str,
+    subject_name: Option<&str>,
+    subject_filter: Option<&str>,
+    body: &[u8],
+    legacy_durable: bool,
+) -> Result<ConsumerCreateResponse, JsError> {
+    let raw = if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(JsError::new(JsErrorKind::ConsumerConfigRequired));
+    } else {
+        parse_json(body)?
+    };
+    let req: ConsumerCreateRequest = serde_json::from_value(raw)
+        .map_err(|e| JsError::new(JsErrorKind::InvalidJSON).arg("err", &e.to_string()))?;
+    if !req.stream_name.is_empty() && req.stream_name != stream_name {
+        return Err(JsError::new(JsErrorKind::StreamMismatch));
+    }
+    let stream = stream_of(js, stream_name)?;
+    let scfg = stream.config();
+    let mut cfg = req.config;
+
+    // Names: from the subject, `durable_name` and `name`, which must agree.
+    if !cfg.durable.is_empty() && !cfg.name.is_empty() && cfg.durable != cfg.name {
+        return Err(JsError::new(
+            JsErrorKind::ConsumerCreateDurableAndNameMismatch,
+        ));
+    }
+    if legacy_durable {
+        let n = subject_name.unwrap_or_default();
+        if cfg.durable.is_empty() {
+            return Err(JsError::new(JsErrorKind::ConsumerDurableNameNotSet));
+        }
+        if cfg.durable != n {
+            return Err(JsError::new(
+                JsErrorKind::ConsumerDurableNameNotMatchSubject,
+            ));
+        }
+    }
+    let name = match subject_name {
+        Some(n) => {
+            let given = if cfg.name.is_empty() {
+                &cfg.durable
+            } else {
+                &cfg.name
+            };
+            if !given.is_empty() && given != n {
+                return Err(JsError::new(
+                    JsErrorKind::ConsumerDurableNameNotMatchSubject,
+                ));
+            }
+            n.to_string()
+        }
+        None => {
+            if !cfg.durable.is_empty() {
+                return Err(JsError::new(JsErrorKind::ConsumerEphemeralWithDurableName));
+            }
+            if cfg.name.is_empty() {
+                ephemeral_name()
+            } else {
+                cfg.name.clone()
+            }
+        }
+    };
+    if bad_name(&name) {
+        return Err(if name.contains(['/', '\\']) {
+            JsError::new(JsErrorKind::ConsumerNameContainsPathSeparators)
+        } else {
+            JsError::new(JsErrorKind::ConsumerBadDurableName)
+        });
+    }
+    if cfg.name.is_empty() && cfg.durable.is_empty() && subject_name.is_some() && !legacy_durable {
+        // `CONSUMER.CREATE.<stream>.<name>` names the consumer; it is durable
+        // only if the request says `durable_name`.
+        cfg.name = name.clone();
+    } else if cfg.name.is_empty() {
+        cfg.name = name.clone();
+    }
+    if let Some(f) = subject_filter {
+        if !cfg.filter_subjects.is_empty() {
+            return Err(JsError::new(JsErrorKind::ConsumerMultipleFiltersNotAllowed));
+        }
+        if cfg.filter_subject != f {
+            return Err(JsError::new(
+                JsErrorKind::ConsumerCreateFilterSubjectMismatch,
+            ));
+        }
+    }
+    let cfg = cfg.with_defaults(&scfg);
+    validate(&cfg, &scfg, &stream)?;
+
+    if let Some(existing) = stream.consumer(&name) {
+        let old = existing.config();
+        if old == cfg {
+            return Ok(ConsumerCreateResponse(Some(existing.info())));
+        }
+        if req.action == ConsumerAction::Create {
+            return Err(JsError::new(JsErrorKind::ConsumerAlreadyExists));
+        }
+        check_update(&old, &cfg)?;
+        existing.set_config(cfg);
+        return Ok(ConsumerCreateResponse(Some(existing.info())));
+    }
+    if req.action == ConsumerAction::Update {
+        return Err(JsError::new(JsErrorKind::ConsumerDoesNotExist));
+    }
+    if scfg.max_consumers > 0 && stream.consumers().len() as i64 >= scfg.max_consumers {
+        return Err(JsError::new(JsErrorKind::MaximumConsumersLimit));
+    }
+    let consumer = js.add_consumer(&stream, name, cfg, Utc::now(), None)?;
+    Ok(ConsumerCreateResponse(Some(consumer.info())))
+}
+
+/// The configuration checks nats-server makes on create.
+fn validate(cfg: &ConsumerConfig, scfg: &StreamConfig, stream: &Stream) -> Result<(), JsError> {
+    let push = !cfg.deliver_subject.is_empty();
+    if push {
+        if cfg.max_waiting > 0 {
+            return Err(JsError::new(JsErrorKind::ConsumerPushMaxWaiting));
+        }
+        if !rnats_subject::is_valid_subject(cfg.deliver_subject.as_bytes()) {
+            return Err(JsError::new(JsErrorKind::ConsumerInvalidDeliverSubject));
+        }
+        if !rnats_subject::is_literal(cfg.deliver_subject.as_bytes()) {
+            return Err(JsError::new(JsErrorKind::ConsumerDeliverToWildcards));
+        }
+        if cfg.flow_control && cfg.heartbeat <= 0 {
+            return Err(JsError::new(
+                JsErrorKind::ConsumerWithFlowControlNeedsHeartbeats,
+            ));
+        }
+    } else {
+        if cfg.rate_limit > 0 {
+            return Err(JsError::new(JsErrorKind::ConsumerPullWithRateLimit));
+        }
+        if cfg.heartbeat > 0 {
+            return Err(JsError::new(JsErrorKind::ConsumerHBRequiresPush));
+        }
+        if cfg.flow_control {
+            return Err(JsError::new(JsErrorKind::ConsumerFCRequiresPush));
+        }
+        if cfg.max_waiting < 0 {
+            return Err(JsError::new(JsErrorKind::ConsumerMaxWaitingNegative));
+        }
+    }
+    if cfg.heartbeat > 0 && cfg.heartbeat < 100_000_000 {
+        return Err(JsError::new(JsErrorKind::ConsumerSmallHeartbeat));
+    }
+    if cfg.ack_policy == AckPolicy::None && cfg.max_ack_pending > 0 {
+        // nats-server ignores max_ack_pending without acks rather than refusing it.
+    }
+    if !cfg.backoff.is_empty() && cfg.max_deliver > 0 && cfg.max_deliver <= cfg.backoff.len() as i64
+    {
+        return Err(JsError::new(JsErrorKind::ConsumerMaxDeliverBackoff));
+    }
+    if !cfg.filter_subject.is_empty() && !cfg.filter_subjects.is_empty() {
+        return Err(JsError::new(JsErrorKind::ConsumerDuplicateFilterSubjects));
+    }
+    let filters: Vec<&String> = cfg
+        .filter_subjects
+        .iter()
+        .chain(std::iter::once(&cfg.filter_subject))
+        .filter(|f| !f.is_empty())
+        .collect();
+    if cfg.filter_subjects.iter().any(String::is_empty) {
+        return Err(JsError::new(JsErrorKind::ConsumerEmptyFilter));
+    }
+    for (i, a) in filters.iter().enumerate() {
+        if !rnats_subject::is_valid_subject(a.as_bytes()) {
+            return Err(JsError::new(JsErrorKind::ConsumerFilterNotSubset));
+        }
+        let covered = scfg
+            .subjects
+            .iter()
+            .any(|s| rnats_subject::overlaps(a.as_bytes(), s.as_bytes()));
+        if !covered && !scfg.subjects.is_empty() {
+            return Err(JsError::new(JsErrorKind::ConsumerFilterNotSubset));
+        }
+        for b in &filters[i + 1..] {
+            if rnats_subject::overlaps(a.as_bytes(), b.as_bytes()) {
+                return Err(JsError::new(JsErrorKind::ConsumerOverlappingSubjectFilters));
+            }
+        }
+    }
+    if scfg.retention == RetentionPolicy::WorkQueue {
+        if cfg.ack_policy != AckPolicy::Explicit {
+            return Err(JsError::new(JsErrorKind::ConsumerWQRequiresExplicitAck));
+        }
+        if cfg.deliver_policy != DeliverPolicy::All {
+            return Err(JsError::new(JsErrorKind::ConsumerWQConsumerNotDeliverAll));
+        }
+        for other in stream.consumers() {
+            if other.name == cfg.name || other.name == cfg.durable {
+                continue;
+            }
+            let ocfg = other.config();
+            let ofilters: Vec<&String> = ocfg
+                .filter_subjects
+                .iter()
+                .chain(std::iter::once(&ocfg.filter_subject))
+                .filter(|f| !f.is_empty())
+                .collect();
+            if filters.is_empty() || ofilters.is_empty() {
+                return Err(JsError::new(JsErrorKind::ConsumerWQMultipleUnfiltered));
+            }
+            if filters.iter().any(|a| {
+                ofilters
+                    .iter()
+                    .any(|b| rnats_subject::overlaps(a.as_bytes(), b.as_bytes()))
+            }) {
+                return Err(JsError::new(JsErrorKind::ConsumerWQConsumerNotUnique));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What an update may not change (nats-server's `checkConsumerCfg` on update).
+fn check_update(old: &ConsumerConfig, new: &ConsumerConfig) -> Result<(), JsError> {
+    let invalid = |what: &str| JsError::new(JsErrorKind::ConsumerCreateErrF).arg("err", what);
+    if old.deliver_policy != new.deliver_policy {
+        return Err(invalid("deliver policy can not be updated"));
+    }
+    if old.opt_start_seq != new.opt_start_seq {
+        return Err(invalid("start sequence can not be updated"));
+    }
+    if old.opt_start_time != new.opt_start_time {
+        return Err(invalid("start time can not be updated"));
+    }
+    if old.ack_policy != new.ack_policy {
+        return Err(invalid("ack policy can not be updated"));
+    }
+    if old.replay_policy != new.replay_policy {
+        return Err(invalid("replay policy can not be updated"));
+    }
+    if old.heartbeat != new.heartbeat {
+        return Err(invalid("heart beats can not be updated"));
+    }
+    if old.flow_control != new.flow_control {
+        return Err(invalid("flow control can not be updated"));
+    }
+    if old.deliver_subject.is_empty() != new.deliver_subject.is_empty() {
+        return Err(invalid("can not update push consumer to pull based"));
+    }
+    Ok(())
+}
+
+fn info(js: &Arc<JetStream>, stream: &str, name: &str) -> Result<ConsumerInfoResponse, JsError> {
+    let (_, c) = consumer_of(js, stream, name)?;
+    Ok(ConsumerInfoResponse(Some(c.info())))
+}
+
+fn delete(
+    js: &Arc<JetStream>,
+    stream: &str,
+    name: &str,
+) -> Result<ConsumerDeleteResponse, JsError> {
+    let (s, c) = consumer_of(js, stream, name)?;
+    s.remove_consumer(name);
+    c.delete();
+    Ok(ConsumerDeleteResponse::SUCCESS)
+}
+
+fn names(js: &Arc<JetStream>, stream: &str, body: &[u8]) -> Result<ConsumerNamesResponse, JsError> {
+    let req: ApiPagedRequest = request(body)?;
+    let s = stream_of(js, stream)?;
+    let all = s.consumers();
+    let offset = req.offset.max(0) as usize;
+    Ok(ConsumerNamesResponse {
+        paged: ApiPaged {
+            total: all.len() as i64,
+            offset: offset as i64,
+            limit: API_NAMES_LIMIT,
+        },
+        consumers: all
+            .iter()
+            .skip(offset)
+            .take(API_NAMES_LIMIT as usize)
+            .map(|c| c.name.clone())
+            .collect(),
+    })
+}
+
+fn list(js: &Arc<JetStream>, stream: &str, body: &[u8]) -> Result<ConsumerListResponse, JsError> {
+    let req: ApiPagedRequest = request(body)?;
+    let s = stream_of(js, stream)?;
+    let all = s.consumers();
+    let offset = req.offset.max(0) as usize;
+    Ok(ConsumerListResponse {
+        paged: ApiPaged {
+            total: all.len() as i64,
+            offset: offset as i64,
+            limit: API_LIST_LIMIT,
+        },
+        consumers: all
+            .iter()
+            .skip(offset)
+            .take(API_LIST_LIMIT as usize)
+            .map(|c| c.info())
+            .collect(),
+        ..ConsumerListResponse::default()
+    })
+}
+
+fn pause(
+    js: &Arc<JetStream>,
+    stream: &str,
+    name: &str,
+    body: &[u8],
+) -> Result<ConsumerPauseResponse, JsError> {
+    let req: ConsumerPauseRequest = request(body)?;
+    let (_, c) = consumer_of(js, stream, name)?;
+    let mut cfg = c.config();
+    let now = Utc::now();
+    cfg.pause_until = req.pause_until.filter(|t| *t > now);
+    c.set_config(cfg.clone());
+    let until = cfg.pause_until;
+    Ok(ConsumerPauseResponse {
+        paused: until.is_some(),
+        pause_until: until.unwrap_or_else(zero_time),
+        pause_remaining: until
+            .map(|t| (t - now).num_nanoseconds().unwrap_or(0))
+            .unwrap_or(0),
+    })
+}
+
+/// `MSG.NEXT`: nothing is answered on success (messages are the answer);
+/// failures are status messages on the reply subject.
+fn next(js: &Arc<JetStream>, stream: &str, name: &str, body: &[u8], reply: &[u8]) {
+    let Some(server) = js.server() else { return };
+    let consumer = match consumer_of(js, stream, name) {
+        Ok((_, c)) => c,
+        Err(_) => {
+            send_status(&server, reply, 404, "No Messages", &[]);
+            return;
+        }
+    };
+    if let Err((code, text)) = consumer.add_pull_request(reply, body) {
+        send_status(&server, reply, code, text, &[]);
+    }
+}
+
+/// Reads the durables of a recovered file stream from `<stream dir>/obs`.
+pub fn recover(js: &Arc<JetStream>, stream: &Arc<Stream>) {
+    let Some(dir) = &stream.dir else { return };
+    let Ok(entries) = std::fs::read_dir(dir.join("obs")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match state::read(&path) {
+            Ok((meta, persisted)) => {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Err(e) =
+                    js.add_consumer(stream, name.clone(), meta.config, meta.created, persisted)
+                {
+                    tracing::error!(
+                        "Could not restore consumer '{} > {name}': {}",
+                        stream.name,
+                        e.description
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("Skipping consumer in {}: {e}", path.display()),
+        }
+    }
+}

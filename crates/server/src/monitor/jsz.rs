@@ -1,0 +1,342 @@
+//! `/jsz`: JetStream usage and configuration, with per-account and
+//! per-stream detail on request (`accounts`, `streams`, `consumers`,
+//! `config`, `acc`, `offset`, `limit`), in nats-server's `JSInfo` order.
+//! Also the `config`/`stats`/`limits` objects `/varz` embeds.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde::Serialize;
+
+use super::{go_time, json_ok, Monitor, Query};
+use crate::jetstream::types::{StorageType, StreamConfig};
+use crate::jetstream::JetStream;
+use crate::server::ServerState;
+
+/// The single account every client is in.
+const GLOBAL_ACCOUNT: &str = "$G";
+/// The JetStream API level rnats implements.
+const API_LEVEL: u32 = 5;
+
+#[derive(Serialize, Default)]
+pub struct JsConfig {
+    pub max_memory: i64,
+    pub max_storage: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub store_dir: String,
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub sync_interval: u64,
+    #[serde(skip_serializing_if = "is_false")]
+    pub sync_always: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub domain: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub strict: bool,
+}
+
+impl JsConfig {
+    pub fn of(state: &ServerState, js: &JetStream) -> JsConfig {
+        let opts = state.opts();
+        JsConfig {
+            max_memory: js.max_memory,
+            max_storage: js.max_store,
+            store_dir: js.store_dir.display().to_string(),
+            sync_interval: opts.sync_interval.as_nanos() as u64,
+            sync_always: opts.sync_always,
+            domain: opts.jetstream_domain.clone().unwrap_or_default(),
+            strict: true,
+        }
+    }
+}
+
+#[derive(Serialize, Default)]
+pub struct ApiStats {
+    pub level: u32,
+    pub total: u64,
+    pub errors: u64,
+}
+
+#[derive(Serialize, Default)]
+pub struct JsStats {
+    pub memory: u64,
+    pub storage: u64,
+    pub reserved_memory: u64,
+    pub reserved_storage: u64,
+    pub accounts: u64,
+    pub ha_assets: u64,
+    pub api: ApiStats,
+}
+
+impl JsStats {
+    /// The server-wide numbers (one account, `$G`).
+    pub fn of(js: &JetStream) -> JsStats {
+        let (memory, storage) = js.usage();
+        let (mut reserved_memory, mut reserved_storage) = (0u64, 0u64);
+        for s in js.streams() {
+            let cfg = s.config();
+            if cfg.max_bytes > 0 {
+                match cfg.storage {
+                    StorageType::Memory => reserved_memory += cfg.max_bytes as u64,
+                    StorageType::File => reserved_storage += cfg.max_bytes as u64,
+                }
+            }
+        }
+        JsStats {
+            memory,
+            storage,
+            reserved_memory,
+            reserved_storage,
+            accounts: 1,
+            ha_assets: 0,
+            api: ApiStats {
+                level: API_LEVEL,
+                total: js.api_total.load(Ordering::Relaxed),
+                errors: js.api_errors.load(Ordering::Relaxed),
+            },
+        }
+    }
+}
+
+/// What a default nats-server reports as its JetStream limits.
+#[derive(Serialize)]
+pub struct JsLimits {
+    pub default_max_consumers: u64,
+}
+
+impl Default for JsLimits {
+    fn default() -> Self {
+        JsLimits {
+            default_max_consumers: 1000,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct StreamStateOut {
+    pub messages: u64,
+    pub bytes: u64,
+    pub first_seq: u64,
+    pub first_ts: String,
+    pub last_seq: u64,
+    pub last_ts: String,
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub num_subjects: u64,
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub num_deleted: u64,
+    pub consumer_count: u64,
+}
+
+#[derive(Serialize)]
+pub struct StreamCluster {
+    pub leader: String,
+}
+
+#[derive(Serialize)]
+pub struct StreamDetail {
+    pub name: String,
+    pub created: String,
+    pub cluster: StreamCluster,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<StreamConfig>,
+    pub state: StreamStateOut,
+}
+
+#[derive(Serialize)]
+pub struct AccountDetail {
+    pub name: String,
+    pub id: String,
+    #[serde(flatten)]
+    pub stats: JsStats,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stream_detail: Vec<StreamDetail>,
+}
+
+#[derive(Serialize)]
+pub struct Jsz {
+    #[serde(flatten)]
+    pub stats: JsStats,
+    pub server_id: String,
+    pub now: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub disabled: bool,
+    pub config: JsConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<JsLimits>,
+    pub streams: u64,
+    pub consumers: u64,
+    pub messages: u64,
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub account_details: Vec<AccountDetail>,
+    pub total: u64,
+}
+
+/// The `/jsz` options.
+#[derive(Default)]
+pub struct JszOptions {
+    pub account: String,
+    pub accounts: bool,
+    pub streams: bool,
+    pub consumers: bool,
+    pub config: bool,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
+    m.count("/jsz");
+    let q = Query::parse(q.as_deref());
+    let parsed = (|| -> Result<JszOptions, Response> {
+        let accounts = q.bool("accounts")?;
+        let streams = q.bool("streams")?;
+        let consumers = q.bool("consumers")?;
+        q.bool("direct-consumers")?;
+        let config = q.bool("config")?;
+        let offset = q.int("offset")?;
+        let limit = q.int("limit")?;
+        q.bool("leader-only")?;
+        q.bool("raft")?;
+        q.bool("stream-leader-only")?;
+        Ok(JszOptions {
+            account: q.get("acc").to_string(),
+            accounts,
+            streams,
+            consumers,
+            config,
+            offset,
+            limit,
+        })
+    })();
+    match parsed {
+        Ok(opts) => json_ok(&build(&m.state, opts)),
+        Err(r) => r,
+    }
+}
+
+pub fn build(state: &ServerState, mut opts: JszOptions) -> Jsz {
+    opts.offset = opts.offset.max(0);
+    if opts.limit == 0 {
+        opts.limit = 1024;
+    }
+    if opts.consumers {
+        opts.streams = true;
+    }
+    if opts.streams && opts.account.is_empty() {
+        opts.accounts = true;
+    }
+    let now = go_time(&chrono::Utc::now());
+    let Some(js) = state.jetstream.get() else {
+        return Jsz {
+            stats: JsStats::default(),
+            server_id: state.server_id.clone(),
+            now,
+            disabled: true,
+            config: JsConfig::default(),
+            limits: None,
+            streams: 0,
+            consumers: 0,
+            messages: 0,
+            bytes: 0,
+            account_details: Vec::new(),
+            total: 0,
+        };
+    };
+    let streams = js.streams();
+    let (mut messages, mut bytes) = (0, 0);
+    let states: Vec<_> = streams
+        .iter()
+        .map(|s| {
+            let st = s.store.state();
+            messages += st.msgs;
+            bytes += st.bytes;
+            st
+        })
+        .collect();
+    let stats = JsStats::of(js);
+    let wanted = opts.account == GLOBAL_ACCOUNT || (opts.accounts && opts.offset == 0);
+    let mut account_details = Vec::new();
+    if wanted && opts.limit > 0 {
+        let mut detail = AccountDetail {
+            name: GLOBAL_ACCOUNT.into(),
+            id: GLOBAL_ACCOUNT.into(),
+            stats: JsStats {
+                memory: stats.memory,
+                storage: stats.storage,
+                // An account without reservations: nats-server's -1 as uint64.
+                reserved_memory: u64::MAX,
+                reserved_storage: u64::MAX,
+                accounts: 0,
+                ha_assets: 0,
+                api: ApiStats {
+                    level: 0,
+                    total: stats.api.total,
+                    errors: stats.api.errors,
+                },
+            },
+            stream_detail: Vec::new(),
+        };
+        if opts.streams {
+            for (s, st) in streams.iter().zip(&states) {
+                let config = opts.config.then(|| {
+                    let mut c = s.config();
+                    c.metadata.insert("_nats.req.level".into(), "0".into());
+                    c
+                });
+                detail.stream_detail.push(StreamDetail {
+                    name: s.name.clone(),
+                    created: go_time(&s.created),
+                    cluster: StreamCluster {
+                        leader: state.server_name.clone(),
+                    },
+                    config,
+                    state: StreamStateOut {
+                        messages: st.msgs,
+                        bytes: st.bytes,
+                        first_seq: st.first_seq,
+                        first_ts: nanos_time(st.first_ts),
+                        last_seq: st.last_seq,
+                        last_ts: nanos_time(st.last_ts),
+                        num_subjects: st.num_subjects,
+                        num_deleted: st.num_deleted,
+                        consumer_count: u64::from(st.consumer_count),
+                    },
+                });
+            }
+        }
+        account_details.push(detail);
+    }
+    Jsz {
+        stats,
+        server_id: state.server_id.clone(),
+        now,
+        disabled: false,
+        config: JsConfig::of(state, js),
+        limits: Some(JsLimits::default()),
+        streams: streams.len() as u64,
+        consumers: states.iter().map(|s| u64::from(s.consumer_count)).sum(),
+        messages,
+        bytes,
+        account_details,
+        total: 1,
+    }
+}
+
+/// Unix nanoseconds as Go's time JSON (the zero time for 0).
+fn nanos_time(nanos: i64) -> String {
+    if nanos <= 0 {
+        return "0001-01-01T00:00:00Z".into();
+    }
+    go_time(&chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(
+        nanos,
+    ))
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
