@@ -69,7 +69,8 @@ pub struct Varz {
     pub ping_interval: u64,
     pub ping_max: u32,
     pub http_host: String,
-    pub http_port: u16,
+    /// As configured: `-m -1` (a random port) shows as -1, as in nats-server.
+    pub http_port: i32,
     pub http_base_path: String,
     pub https_port: u16,
     /// Seconds.
@@ -160,7 +161,12 @@ pub fn build(m: &Monitor) -> Varz {
         ping_interval: opts.ping_interval.as_nanos() as u64,
         ping_max: opts.ping_max,
         http_host: opts.http_host.clone(),
-        http_port: m.port,
+        http_port: match opts.http_port {
+            // The options keep `-m -1` as 0 (nats-server would not start
+            // monitoring on 0 at all).
+            Some(0) | None => -1,
+            Some(p) => i32::from(p),
+        },
         http_base_path: String::new(),
         https_port: 0,
         auth_timeout: opts.auth_timeout.as_secs_f64(),

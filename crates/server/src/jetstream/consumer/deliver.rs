@@ -129,14 +129,15 @@ impl Consumer {
                     }
                 }
             }
-            // A no-wait request that could not be filled now is answered now.
+            // No-wait requests at the end of what is available: `404 No
+            // Messages` ends them (after a partial batch too); one with an
+            // expiry that got nothing yet waits for its first message.
             let mut i = 0;
             while i < st.waiting.len() {
-                if st.waiting[i].no_wait {
+                let r = &st.waiting[i];
+                if r.no_wait && (r.sent > 0 || r.expires.is_none()) {
                     if let Some(req) = st.waiting.remove(i) {
-                        if req.sent == 0 {
-                            statuses.push((req.reply, 404, "No Messages"));
-                        }
+                        statuses.push((req.reply, 404, "No Messages"));
                     }
                 } else {
                     i += 1;
@@ -333,5 +334,12 @@ fn parse_next(body: &[u8]) -> Option<NextRequest> {
             ..NextRequest::default()
         });
     }
-    serde_json::from_str(text).ok()
+    let v = super::super::api::parse_json(text.as_bytes()).ok()?;
+    if v.is_null() {
+        return Some(NextRequest {
+            batch: 1,
+            ..NextRequest::default()
+        });
+    }
+    serde_json::from_value(v).ok()
 }
