@@ -20,6 +20,7 @@ REQS=(
   "pytest==9.2.0"
   "pytest-asyncio==1.5.0"
   "pytest-timeout==2.4.0"
+  "jsonschema==4.26.0"
 )
 STAMP="$VENV/.rnats-test-python-deps"
 WANT="$(printf '%s\n' "${REQS[@]}")"

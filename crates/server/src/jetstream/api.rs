@@ -37,7 +37,13 @@ pub fn subscribe(
     // stream without `allow_direct` leaves requesters with no responders.
     server.subscribe_internal("$JS.API.INFO", None, handler.clone())?;
     server.subscribe_internal("$JS.API.STREAM.>", None, handler.clone())?;
-    server.subscribe_internal("$JS.API.CONSUMER.>", None, handler)?;
+    // `MSG.NEXT` is subscribed per consumer, so a pull to a missing one
+    // finds no responders, as with nats-server.
+    for verb in [
+        "CREATE", "DURABLE", "INFO", "DELETE", "NAMES", "LIST", "PAUSE",
+    ] {
+        server.subscribe_internal(&format!("$JS.API.CONSUMER.{verb}.>"), None, handler.clone())?;
+    }
     Ok(())
 }
 
@@ -61,7 +67,7 @@ impl InternalHandler for Api {
         };
         // Not an API we serve (yet): nats-server does not answer these either.
         let answer = match op.strip_prefix("CONSUMER.") {
-            Some(rest) => super::consumer_api::dispatch(&js, rest, msg.payload, reply),
+            Some(rest) => super::consumer_api::dispatch(&js, rest, msg.payload),
             None => dispatch(&js, op, msg.payload),
         };
         let Some((body, failed)) = answer else {

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::api::{answer, parse_json, request, Answer};
-use super::consumer::deliver::send_status;
 use super::consumer::{state, Consumer};
 use super::errors::{JsError, JsErrorKind};
 use super::stream::Stream;
 use super::types::*;
 use super::JetStream;
 
-pub fn dispatch(js: &Arc<JetStream>, op: &str, body: &[u8], reply: &[u8]) -> Answer {
+pub fn dispatch(js: &Arc<JetStream>, op: &str, body: &[u8]) -> Answer {
     let t: Vec<&str> = op.split('.').collect();
     match t.as_slice() {
         ["CREATE", stream] => answer(create(js, stream, None, None, body, false)),
@@ -30,10 +29,6 @@ pub fn dispatch(js: &Arc<JetStream>, op: &str, body: &[u8], reply: &[u8]) -> Ans
         ["NAMES", stream] => answer(names(js, stream, body)),
         ["LIST", stream] => answer(list(js, stream, body)),
         ["PAUSE", stream, name] => answer(pause(js, stream, name, body)),
-        ["MSG", "NEXT", stream, name] => {
-            next(js, stream, name, body, reply);
-            None
-        }
         _ => None,
     }
 }
@@ -132,11 +127,10 @@ fn create(
         }
     };
     if bad_name(&name) {
-        return Err(if name.contains(['/', '\\']) {
-            JsError::new(JsErrorKind::ConsumerNameContainsPathSeparators)
-        } else {
-            JsError::new(JsErrorKind::ConsumerBadDurableName)
-        });
+        return Err(JsError::new(JsErrorKind::StreamInvalidConfigF).arg(
+            "err",
+            "consumer name can not contain '.', '*', '>', '\\', '/'",
+        ));
     }
     if cfg.name.is_empty() && cfg.durable.is_empty() && subject_name.is_some() && !legacy_durable {
         // `CONSUMER.CREATE.<stream>.<name>` names the consumer; it is durable
@@ -182,6 +176,53 @@ fn create(
 
 /// The configuration checks nats-server makes on create.
 fn validate(cfg: &ConsumerConfig, scfg: &StreamConfig, stream: &Stream) -> Result<(), JsError> {
+    let policy = |text: &str| JsError::new(JsErrorKind::ConsumerInvalidPolicyErrF).arg("err", text);
+    match cfg.deliver_policy {
+        DeliverPolicy::ByStartSequence if cfg.opt_start_seq == 0 => {
+            return Err(policy("consumer delivery policy is deliver by start sequence, but optional start sequence is not set"))
+        }
+        DeliverPolicy::ByStartTime if cfg.opt_start_time.is_none() => {
+            return Err(policy("consumer delivery policy is deliver by start time, but optional start time is not set"))
+        }
+        DeliverPolicy::ByStartTime if cfg.opt_start_seq > 0 => {
+            return Err(policy(
+                "consumer delivery policy is deliver by start time, but optional start start sequence is also set",
+            ))
+        }
+        DeliverPolicy::LastPerSubject if cfg.filter_subject.is_empty() && cfg.filter_subjects.is_empty() => {
+            return Err(policy(
+                "consumer delivery policy is deliver last per subject, but optional filter subject is not set",
+            ))
+        }
+        DeliverPolicy::All | DeliverPolicy::Last | DeliverPolicy::New | DeliverPolicy::LastPerSubject
+            if cfg.opt_start_seq > 0 || cfg.opt_start_time.is_some() =>
+        {
+            let name = match cfg.deliver_policy {
+                DeliverPolicy::All => "deliver all",
+                DeliverPolicy::Last => "deliver last",
+                DeliverPolicy::New => "deliver new",
+                _ => "deliver last per subject",
+            };
+            let what = if cfg.opt_start_seq > 0 { "start sequence" } else { "start time" };
+            return Err(policy(&format!("consumer delivery policy is {name}, but optional {what} is also set")));
+        }
+        _ => {}
+    }
+    if cfg.num_replicas > 1 {
+        return Err(JsError::new(JsErrorKind::StreamReplicasNotSupported));
+    }
+    if cfg.ack_wait < 0 {
+        return Err(JsError::new(JsErrorKind::ConsumerAckWaitNegative));
+    }
+    if !cfg.sample_frequency.is_empty() {
+        let digits = cfg.sample_frequency.trim_end_matches('%');
+        if digits.parse::<i64>().is_err() {
+            return Err(JsError::new(JsErrorKind::ConsumerInvalidSamplingErrF).arg(
+                "err",
+                &format!("strconv.Atoi: parsing {digits:?}: invalid syntax"),
+            ));
+        }
+    }
     let push = !cfg.deliver_subject.is_empty();
     if push {
         if cfg.max_waiting > 0 {
@@ -192,6 +233,13 @@ fn validate(cfg: &ConsumerConfig, scfg: &StreamConfig, stream: &Stream) -> Resul
         }
         if !rnats_subject::is_literal(cfg.deliver_subject.as_bytes()) {
             return Err(JsError::new(JsErrorKind::ConsumerDeliverToWildcards));
+        }
+        if scfg
+            .subjects
+            .iter()
+            .any(|s| rnats_subject::matches(s.as_bytes(), cfg.deliver_subject.as_bytes()))
+        {
+            return Err(JsError::new(JsErrorKind::ConsumerDeliverCycle));
         }
         if cfg.flow_control && cfg.heartbeat <= 0 {
             return Err(JsError::new(
@@ -253,7 +301,11 @@ fn validate(cfg: &ConsumerConfig, scfg: &StreamConfig, stream: &Stream) -> Resul
     }
     if scfg.retention == RetentionPolicy::WorkQueue {
         if cfg.ack_policy != AckPolicy::Explicit {
-            return Err(JsError::new(JsErrorKind::ConsumerWQRequiresExplicitAck));
+            return Err(JsError::new(if push {
+                JsErrorKind::ConsumerWQRequiresExplicitAck
+            } else {
+                JsErrorKind::ConsumerPullRequiresAck
+            }));
         }
         if cfg.deliver_policy != DeliverPolicy::All {
             return Err(JsError::new(JsErrorKind::ConsumerWQConsumerNotDeliverAll));
@@ -391,22 +443,6 @@ fn pause(
             .map(|t| (t - now).num_nanoseconds().unwrap_or(0))
             .unwrap_or(0),
     })
-}
-
-/// `MSG.NEXT`: nothing is answered on success (messages are the answer);
-/// failures are status messages on the reply subject.
-fn next(js: &Arc<JetStream>, stream: &str, name: &str, body: &[u8], reply: &[u8]) {
-    let Some(server) = js.server() else { return };
-    let consumer = match consumer_of(js, stream, name) {
-        Ok((_, c)) => c,
-        Err(_) => {
-            send_status(&server, reply, 404, "No Messages", &[]);
-            return;
-        }
-    };
-    if let Err((code, text)) = consumer.add_pull_request(reply, body) {
-        send_status(&server, reply, code, text, &[]);
-    }
 }
 
 /// Reads the durables of a recovered file stream from `<stream dir>/obs`.

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::closed::{reason_text, ClosedClient, SubSnapshot};
-use super::{bad_request, go_time, json_ok, uptime, Monitor, Query};
+use super::{bad_request, go_time, json_ok, uptime, Monitor, Query, Reject};
 use crate::client::ClientShared;
 use crate::server::ServerState;
 
@@ -165,7 +165,7 @@ pub struct ConnzOptions {
 
 pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
     let q = Query::parse(q.as_deref());
-    let parsed = (|| -> Result<(String, ConnzOptions), Response> {
+    let parsed = (|| -> Result<(String, ConnzOptions), Reject> {
         let sort = q.get("sort").to_string();
         q.bool("auth")?;
         let subs_detail = q.get("subs").eq_ignore_ascii_case("detail");
@@ -178,7 +178,9 @@ pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Res
             "closed" => ConnState::Closed,
             "any" | "all" => ConnState::All,
             other => {
-                return Err(bad_request(format!("Error decoding state for {other}")));
+                return Err(Box::new(bad_request(format!(
+                    "Error decoding state for {other}"
+                ))));
             }
         };
         Ok((
@@ -196,7 +198,7 @@ pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Res
     })();
     let (sort, mut opts) = match parsed {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     m.count("/connz");
     opts.sort = match SortOpt::parse(&sort) {
@@ -392,18 +394,18 @@ fn sort(infos: &mut [ConnInfo], by: SortOpt, now: DateTime<Utc>) {
     let up = |c: &ConnInfo| c.keys.stop.unwrap_or(now) - c.keys.start;
     match by {
         SortOpt::Cid | SortOpt::Start => {}
-        SortOpt::Subs => infos.sort_by(|a, b| b.subscriptions.cmp(&a.subscriptions)),
-        SortOpt::Pending => infos.sort_by(|a, b| b.pending_bytes.cmp(&a.pending_bytes)),
-        SortOpt::MsgsTo => infos.sort_by(|a, b| b.out_msgs.cmp(&a.out_msgs)),
-        SortOpt::MsgsFrom => infos.sort_by(|a, b| b.in_msgs.cmp(&a.in_msgs)),
-        SortOpt::BytesTo => infos.sort_by(|a, b| b.out_bytes.cmp(&a.out_bytes)),
-        SortOpt::BytesFrom => infos.sort_by(|a, b| b.in_bytes.cmp(&a.in_bytes)),
-        SortOpt::Last => infos.sort_by(|a, b| b.keys.last.cmp(&a.keys.last)),
+        SortOpt::Subs => infos.sort_by_key(|c| std::cmp::Reverse(c.subscriptions)),
+        SortOpt::Pending => infos.sort_by_key(|c| std::cmp::Reverse(c.pending_bytes)),
+        SortOpt::MsgsTo => infos.sort_by_key(|c| std::cmp::Reverse(c.out_msgs)),
+        SortOpt::MsgsFrom => infos.sort_by_key(|c| std::cmp::Reverse(c.in_msgs)),
+        SortOpt::BytesTo => infos.sort_by_key(|c| std::cmp::Reverse(c.out_bytes)),
+        SortOpt::BytesFrom => infos.sort_by_key(|c| std::cmp::Reverse(c.in_bytes)),
+        SortOpt::Last => infos.sort_by_key(|c| std::cmp::Reverse(c.keys.last)),
         // Longest idle first: the oldest last activity.
-        SortOpt::Idle => infos.sort_by(|a, b| a.keys.last.cmp(&b.keys.last)),
+        SortOpt::Idle => infos.sort_by_key(|c| c.keys.last),
         SortOpt::Uptime => infos.sort_by_key(|c| up(c)),
-        SortOpt::Stop => infos.sort_by(|a, b| b.keys.stop.cmp(&a.keys.stop)),
-        SortOpt::Reason => infos.sort_by(|a, b| a.reason.cmp(b.reason)),
+        SortOpt::Stop => infos.sort_by_key(|c| std::cmp::Reverse(c.keys.stop)),
+        SortOpt::Reason => infos.sort_by_key(|c| c.reason),
         // RTT is not measured (always 0s): cid order.
         SortOpt::Rtt => {}
     }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
-use super::{go_json, json_response, Monitor, Query};
+use super::{go_json, json_response, Monitor, Query, Reject};
 use crate::server::ServerState;
 
 #[derive(Serialize, Debug)]
@@ -51,7 +51,7 @@ pub struct HealthzOptions {
 pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
     m.count("/healthz");
     let q = Query::parse(q.as_deref());
-    let parsed = (|| -> Result<HealthzOptions, Response> {
+    let parsed = (|| -> Result<HealthzOptions, Reject> {
         let js_enabled = q.bool("js-enabled")?;
         if js_enabled {
             tracing::warn!("Healthcheck: js-enabled deprecated, use js-enabled-only instead");
@@ -71,7 +71,7 @@ pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Res
     })();
     let opts = match parsed {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let hs = healthz(&m.state, &opts);
     if !hs.error.is_empty() {

@@ -10,7 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde::Serialize;
 
-use super::{go_time, json_ok, Monitor, Query};
+use super::{go_time, json_ok, Monitor, Query, Reject};
 use crate::jetstream::types::{StorageType, StreamConfig};
 use crate::jetstream::JetStream;
 use crate::server::ServerState;
@@ -188,7 +188,7 @@ pub struct JszOptions {
 pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
     m.count("/jsz");
     let q = Query::parse(q.as_deref());
-    let parsed = (|| -> Result<JszOptions, Response> {
+    let parsed = (|| -> Result<JszOptions, Reject> {
         let accounts = q.bool("accounts")?;
         let streams = q.bool("streams")?;
         let consumers = q.bool("consumers")?;
@@ -211,7 +211,7 @@ pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Res
     })();
     match parsed {
         Ok(opts) => json_ok(&build(&m.state, opts)),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 

@@ -80,7 +80,7 @@ pub async fn routez(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Res
     let q = Query::parse(q.as_deref());
     if !q.get("subs").eq_ignore_ascii_case("detail") {
         if let Err(r) = q.bool("subs") {
-            return r;
+            return *r;
         }
     }
     m.count("/routez");
@@ -122,7 +122,7 @@ pub struct Leafz {
 pub async fn leafz(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
     m.count("/leafz");
     if let Err(r) = Query::parse(q.as_deref()).bool("subs") {
-        return r;
+        return *r;
     }
     json_ok(&Leafz {
         server_id: m.state.server_id.clone(),
@@ -240,7 +240,7 @@ pub async fn accstatz(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> R
     m.count("/accstatz");
     let unused = match Query::parse(q.as_deref()).bool("unused") {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let state = &m.state;
     let conns = state.num_clients();

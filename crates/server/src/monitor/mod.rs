@@ -241,6 +241,9 @@ pub fn uptime(d: std::time::Duration) -> String {
 // ---------------------------------------------------------------------------
 
 /// The query string's parameters; like Go's `Query().Get`, the first value wins.
+/// A rejected request (boxed: a `Response` is large).
+pub type Reject = Box<Response>;
+
 pub struct Query(HashMap<String, String>);
 
 impl Query {
@@ -258,20 +261,20 @@ impl Query {
     }
 
     /// Go's `strconv.ParseBool`; absent or empty is `false`.
-    pub fn bool(&self, key: &str) -> Result<bool, Response> {
+    pub fn bool(&self, key: &str) -> Result<bool, Reject> {
         match self.get(key) {
             "" => Ok(false),
             "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
             "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-            other => Err(bad_request(format!(
+            other => Err(Box::new(bad_request(format!(
                 "Error decoding boolean for '{key}': strconv.ParseBool: parsing {}: invalid syntax",
                 go_quote(other)
-            ))),
+            )))),
         }
     }
 
     /// Go's `strconv.Atoi`; absent or empty is 0.
-    pub fn int(&self, key: &str) -> Result<i64, Response> {
+    pub fn int(&self, key: &str) -> Result<i64, Reject> {
         match self.get(key) {
             "" => Ok(0),
             v => v.parse::<i64>().map_err(|e| {
@@ -283,16 +286,16 @@ impl Query {
                 } else {
                     "invalid syntax"
                 };
-                bad_request(format!(
+                Box::new(bad_request(format!(
                     "Error decoding int for '{key}': strconv.Atoi: parsing {}: {why}",
                     go_quote(v)
-                ))
+                )))
             }),
         }
     }
 
     /// Go's `strconv.ParseUint(v, 10, 64)`; absent or empty is 0.
-    pub fn uint(&self, key: &str) -> Result<u64, Response> {
+    pub fn uint(&self, key: &str) -> Result<u64, Reject> {
         match self.get(key) {
             "" => Ok(0),
             v => v.parse::<u64>().map_err(|e| {
@@ -301,10 +304,10 @@ impl Query {
                 } else {
                     "invalid syntax"
                 };
-                bad_request(format!(
+                Box::new(bad_request(format!(
                     "Error decoding uint64 for '{key}': strconv.ParseUint: parsing {}: {why}",
                     go_quote(v)
-                ))
+                )))
             }),
         }
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::closed::SubSnapshot;
 use super::connz::SubDetail;
-use super::{bad_request, go_f64, go_time, json_ok, Monitor, Query};
+use super::{bad_request, go_f64, go_time, json_ok, Monitor, Query, Reject};
 use crate::server::ServerState;
 use crate::subscription::SubRef;
 
@@ -69,12 +69,12 @@ pub struct Subsz {
 pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
     m.count("/subsz");
     let q = Query::parse(q.as_deref());
-    let parsed = (|| -> Result<(bool, i64, i64), Response> {
+    let parsed = (|| -> Result<(bool, i64, i64), Reject> {
         Ok((q.bool("subs")?, q.int("offset")?, q.int("limit")?))
     })();
     let (subs, offset, limit) = match parsed {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let test = q.get("test");
     if !test.is_empty() && !rnats_subject::is_valid_literal_subject(test.as_bytes()) {

@@ -243,20 +243,31 @@ impl Consumer {
     }
 
     /// A pull request (`$JS.API.CONSUMER.MSG.NEXT...` or `+NXT`).
-    pub fn add_pull_request(&self, reply: &[u8], body: &[u8]) -> Result<(), (u16, &'static str)> {
-        let req = parse_next(body).ok_or((400, "Bad Request"))?;
+    pub fn add_pull_request(&self, reply: &[u8], body: &[u8]) -> Result<(), (u16, String)> {
+        let req = parse_next(body).map_err(|e| (400, format!("Bad Request - {e}")))?;
         {
             let mut st = self.state.lock();
             if !st.config.is_pull() {
-                return Err((409, "Consumer is push based"));
+                return Err((409, "Consumer is push based".into()));
             }
             let max_waiting = st.config.max_waiting.max(1) as usize;
             if st.waiting.len() >= max_waiting {
-                return Err((409, "Exceeded MaxWaiting"));
+                return Err((409, "Exceeded MaxWaiting".into()));
             }
             let mb = st.config.max_request_batch;
             if mb > 0 && req.batch > mb {
-                return Err((409, "Exceeded MaxRequestBatch"));
+                return Err((409, format!("Exceeded MaxRequestBatch of {mb}")));
+            }
+            let mx = st.config.max_request_max_bytes;
+            if mx > 0 && req.max_bytes > mx {
+                return Err((409, format!("Exceeded MaxRequestMaxBytes of {mx}")));
+            }
+            let me = st.config.max_request_expires;
+            if me > 0 && (req.expires == 0 || req.expires > me) {
+                return Err((
+                    409,
+                    format!("Exceeded MaxRequestExpires of {}", go_duration(me)),
+                ));
             }
             let now = Instant::now();
             let heartbeat =
@@ -319,27 +330,51 @@ fn next_message(
     Some((found, false))
 }
 
+/// Go's `time.Duration` text for whole units (`1s`, `500ms`, `2m0s`).
+fn go_duration(nanos: i64) -> String {
+    let d = Duration::from_nanos(nanos.max(0) as u64);
+    if d.as_secs() == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let (h, m, s) = (d.as_secs() / 3600, d.as_secs() / 60 % 60, d.as_secs() % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
 /// A `MSG.NEXT` body: empty (one message), a bare batch size, or JSON.
-fn parse_next(body: &[u8]) -> Option<NextRequest> {
-    let text = std::str::from_utf8(body).ok()?.trim();
+fn parse_next(body: &[u8]) -> Result<NextRequest, String> {
+    let one = NextRequest {
+        batch: 1,
+        ..NextRequest::default()
+    };
+    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?.trim();
     if text.is_empty() {
-        return Some(NextRequest {
-            batch: 1,
-            ..NextRequest::default()
-        });
+        return Ok(one);
     }
     if let Ok(n) = text.parse::<i64>() {
-        return Some(NextRequest {
+        return Ok(NextRequest {
             batch: n,
             ..NextRequest::default()
         });
     }
-    let v = super::super::api::parse_json(text.as_bytes()).ok()?;
+    let mut v: serde_json::Value = serde_json::from_str(text).map_err(|e| go_json_error(&e))?;
     if v.is_null() {
-        return Some(NextRequest {
-            batch: 1,
-            ..NextRequest::default()
-        });
+        return Ok(one);
     }
-    serde_json::from_value(v).ok()
+    if let serde_json::Value::Object(m) = &mut v {
+        m.retain(|_, x| !x.is_null());
+    }
+    serde_json::from_value(v).map_err(|e| e.to_string())
+}
+
+/// The start of Go's JSON syntax error text, which clients show as is.
+fn go_json_error(e: &serde_json::Error) -> String {
+    if e.is_syntax() || e.is_eof() {
+        "invalid character looking for beginning of object key string".into()
+    } else {
+        e.to_string()
+    }
 }

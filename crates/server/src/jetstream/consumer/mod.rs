@@ -51,6 +51,22 @@ pub struct Consumer {
     sync_always: bool,
 }
 
+/// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`: a pull request.
+struct NextHandler(Weak<Consumer>);
+
+impl InternalHandler for NextHandler {
+    fn deliver(&self, msg: &crate::router::Message<'_>) {
+        let (Some(c), Some(reply)) = (self.0.upgrade(), msg.reply) else {
+            return;
+        };
+        if let Err((code, text)) = c.add_pull_request(reply, msg.payload) {
+            if let Some(server) = c.server.upgrade() {
+                deliver::send_status(&server, reply, code, &text, &[]);
+            }
+        }
+    }
+}
+
 impl crate::server::InterestWatcher for Consumer {
     fn interest_appeared(&self) {
         self.pump();
@@ -103,6 +119,14 @@ impl Consumer {
         }
         let fc_subject = format!("$JS.FC.{}.{}.>", self.stream_name, self.name);
         if let Ok(s) = server.subscribe_internal(&fc_subject, None, handler) {
+            subs.push(s);
+        }
+        let next_subject = format!(
+            "$JS.API.CONSUMER.MSG.NEXT.{}.{}",
+            self.stream_name, self.name
+        );
+        let next: Arc<dyn InternalHandler> = Arc::new(NextHandler(Arc::downgrade(self)));
+        if let Ok(s) = server.subscribe_internal(&next_subject, None, next) {
             subs.push(s);
         }
         drop(subs);

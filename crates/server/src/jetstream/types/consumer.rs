@@ -24,6 +24,35 @@ pub enum DeliverPolicy {
     LastPerSubject,
 }
 
+/// nats-server's text for an enum value it does not know.
+fn unknown_value<E: serde::de::Error>(s: &str) -> E {
+    E::custom(format!("can not unmarshal \"{s:?}\""))
+}
+
+impl<'de> Deserialize<'de> for AckPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "none" => AckPolicy::None,
+            "all" => AckPolicy::All,
+            "explicit" => AckPolicy::Explicit,
+            "flow_control" => AckPolicy::FlowControl,
+            _ => return Err(unknown_value(&s)),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ReplayPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "instant" => ReplayPolicy::Instant,
+            "original" => ReplayPolicy::Original,
+            _ => return Err(unknown_value(&s)),
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for DeliverPolicy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -44,7 +73,7 @@ impl<'de> Deserialize<'de> for DeliverPolicy {
 }
 
 /// How deliveries are acknowledged. Absent means `none` (Go's zero value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AckPolicy {
     #[default]
@@ -55,7 +84,7 @@ pub enum AckPolicy {
 }
 
 /// Pace of redelivery of stored messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplayPolicy {
     #[default]
