@@ -116,6 +116,36 @@ fn invalid_json(e: impl std::fmt::Display) -> JsError {
     JsError::new(JsErrorKind::InvalidJSON).arg("err", &e.to_string())
 }
 
+/// Go's `encoding/json` text for a syntax error, which clients show as is
+/// (`invalid character 'b' looking for beginning of object key string`).
+pub fn go_json_error(e: &serde_json::Error, body: &[u8]) -> String {
+    if e.is_eof() {
+        return "unexpected end of JSON input".into();
+    }
+    if !e.is_syntax() {
+        return e.to_string();
+    }
+    // serde_json reports a 1-based line and column; find that byte.
+    let mut line = 1;
+    let mut offset = 0;
+    for (i, &b) in body.iter().enumerate() {
+        if line == e.line() {
+            offset = i + e.column().saturating_sub(1);
+            break;
+        }
+        if b == b'\n' {
+            line += 1;
+        }
+    }
+    let c = body.get(offset).map_or(' ', |&b| b as char);
+    let what = if e.to_string().starts_with("key must be a string") {
+        "looking for beginning of object key string"
+    } else {
+        "looking for beginning of value"
+    };
+    format!("invalid character '{c}' {what}")
+}
+
 /// Go's JSON decoding leaves a field at its default when the value is `null`
 /// (async-nats sends `"consumer_limits":null` and the like): drop those keys.
 fn strip_nulls(v: &mut Value) {
@@ -131,7 +161,15 @@ fn strip_nulls(v: &mut Value) {
 
 /// Parses a JSON body the way nats-server does (nulls are defaults).
 pub fn parse_json(body: &[u8]) -> Result<Value, JsError> {
-    let mut v: Value = serde_json::from_slice(body).map_err(invalid_json)?;
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
+        // nats-server adds the offset where decoding stopped.
+        let offset = if e.is_syntax() {
+            format!(" at offset {}", e.column())
+        } else {
+            String::new()
+        };
+        invalid_json(format!("{}{offset}", go_json_error(&e, body)))
+    })?;
     strip_nulls(&mut v);
     Ok(v)
 }

@@ -283,15 +283,11 @@ fn validate(cfg: &ConsumerConfig, scfg: &StreamConfig, stream: &Stream) -> Resul
         return Err(JsError::new(JsErrorKind::ConsumerEmptyFilter));
     }
     for (i, a) in filters.iter().enumerate() {
+        // nats-server accepts filters outside the stream's subjects.
         if !rnats_subject::is_valid_subject(a.as_bytes()) {
-            return Err(JsError::new(JsErrorKind::ConsumerFilterNotSubset));
-        }
-        let covered = scfg
-            .subjects
-            .iter()
-            .any(|s| rnats_subject::overlaps(a.as_bytes(), s.as_bytes()));
-        if !covered && !scfg.subjects.is_empty() {
-            return Err(JsError::new(JsErrorKind::ConsumerFilterNotSubset));
+            return Err(
+                JsError::new(JsErrorKind::StreamInvalidConfigF).arg("err", "invalid subject")
+            );
         }
         for b in &filters[i + 1..] {
             if rnats_subject::overlaps(a.as_bytes(), b.as_bytes()) {
@@ -354,14 +350,22 @@ fn check_update(old: &ConsumerConfig, new: &ConsumerConfig) -> Result<(), JsErro
     if old.replay_policy != new.replay_policy {
         return Err(invalid("replay policy can not be updated"));
     }
+    match (
+        old.deliver_subject.is_empty(),
+        new.deliver_subject.is_empty(),
+    ) {
+        (true, false) => return Err(invalid("can not update pull consumer to push based")),
+        (false, true) => return Err(invalid("can not update push consumer to pull based")),
+        _ => {}
+    }
+    if old.max_waiting != new.max_waiting {
+        return Err(invalid("max waiting can not be updated"));
+    }
     if old.heartbeat != new.heartbeat {
         return Err(invalid("heart beats can not be updated"));
     }
     if old.flow_control != new.flow_control {
         return Err(invalid("flow control can not be updated"));
-    }
-    if old.deliver_subject.is_empty() != new.deliver_subject.is_empty() {
-        return Err(invalid("can not update push consumer to pull based"));
     }
     Ok(())
 }

@@ -133,10 +133,10 @@ impl Consumer {
                     }
                 }
                 AckKind::Term => {
-                    if st.pending.remove(&sseq).is_some() {
+                    if let Some(p) = st.pending.remove(&sseq) {
                         let deliveries = st.redelivered.remove(&sseq).unwrap_or(1);
                         st.redeliver.remove(&sseq);
-                        terminated = Some(deliveries);
+                        terminated = Some((deliveries, p.dseq));
                         acked_any.push(sseq);
                     }
                 }
@@ -147,13 +147,13 @@ impl Consumer {
                 st.dirty = true;
             }
         }
-        if let Some(deliveries) = terminated {
+        if let Some((deliveries, dseq)) = terminated {
             let reason = body
                 .trim_ascii()
                 .strip_prefix(b"+TERM")
                 .map(<[u8]>::trim_ascii)
                 .unwrap_or_default();
-            self.advise_terminated(sseq, deliveries, &String::from_utf8_lossy(reason));
+            self.advise_terminated(sseq, dseq, deliveries, &String::from_utf8_lossy(reason));
         }
         if !acked_any.is_empty() {
             if let Some(stream) = self.stream.upgrade() {

@@ -55,9 +55,26 @@ impl Consumer {
         }
         let mut out = Vec::new();
         let mut statuses: Vec<(Vec<u8>, u16, &'static str)> = Vec::new();
+        // Requests ended because the next message is bigger than they allow.
+        let mut too_big: Vec<(Vec<u8>, i64, i64)> = Vec::new();
         {
             let mut st = self.state.lock();
             if st.paused_until(Utc::now()).is_some() {
+                // Paused: nothing goes out; no-wait requests are told so now.
+                let mut i = 0;
+                while i < st.waiting.len() {
+                    if st.waiting[i].no_wait {
+                        if let Some(req) = st.waiting.remove(i) {
+                            statuses.push((req.reply, 404, "No Messages"));
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                drop(st);
+                for (to, code, text) in statuses {
+                    send_status(&server, &to, code, text, &[]);
+                }
                 return;
             }
             let push = !st.config.is_pull();
@@ -85,13 +102,7 @@ impl Consumer {
                 } else {
                     let req = &mut st.waiting[0];
                     if req.max_bytes > 0 && size > req.max_bytes {
-                        if req.sent == 0 {
-                            statuses.push((
-                                req.reply.clone(),
-                                409,
-                                "Message Size Exceeds MaxBytes",
-                            ));
-                        }
+                        too_big.push((req.reply.clone(), req.batch, req.max_bytes));
                         st.waiting.pop_front();
                         // The message stays where it was for the next request.
                         unread(&mut st, msg.seq, redelivery);
@@ -148,7 +159,19 @@ impl Consumer {
                 st.idle_since = None;
             }
         }
-        let changed = !out.is_empty() || !statuses.is_empty();
+        let changed = !out.is_empty() || !statuses.is_empty() || !too_big.is_empty();
+        for (to, batch, bytes) in too_big {
+            send_status(
+                &server,
+                &to,
+                409,
+                "Message Size Exceeds MaxBytes",
+                &[
+                    ("Nats-Pending-Messages", batch.to_string()),
+                    ("Nats-Pending-Bytes", bytes.to_string()),
+                ],
+            );
+        }
         for f in out {
             server.publish_internal_via(
                 &f.route,
@@ -263,12 +286,18 @@ impl Consumer {
                 return Err((409, format!("Exceeded MaxRequestMaxBytes of {mx}")));
             }
             let me = st.config.max_request_expires;
-            if me > 0 && (req.expires == 0 || req.expires > me) {
+            if me > 0 && req.expires > me {
                 return Err((
                     409,
                     format!("Exceeded MaxRequestExpires of {}", go_duration(me)),
                 ));
             }
+            // Without an expiry of its own, a request lives for max_expires.
+            let expires = if me > 0 && req.expires == 0 {
+                me
+            } else {
+                req.expires
+            };
             let now = Instant::now();
             let heartbeat =
                 (req.idle_heartbeat > 0).then(|| Duration::from_nanos(req.idle_heartbeat as u64));
@@ -276,7 +305,7 @@ impl Consumer {
                 reply: reply.to_vec(),
                 batch: req.batch.max(1),
                 max_bytes: req.max_bytes.max(0),
-                expires: (req.expires > 0).then(|| now + Duration::from_nanos(req.expires as u64)),
+                expires: (expires > 0).then(|| now + Duration::from_nanos(expires as u64)),
                 no_wait: req.no_wait,
                 heartbeat,
                 next_heartbeat: heartbeat.map(|h| now + h),
@@ -284,6 +313,8 @@ impl Consumer {
             });
             st.idle_since = None;
         }
+        // A new expiry or heartbeat deadline for the timer task.
+        self.wake.notify_one();
         self.pump();
         Ok(())
     }
@@ -360,7 +391,8 @@ fn parse_next(body: &[u8]) -> Result<NextRequest, String> {
             ..NextRequest::default()
         });
     }
-    let mut v: serde_json::Value = serde_json::from_str(text).map_err(|e| go_json_error(&e))?;
+    let mut v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| super::super::api::go_json_error(&e, text.as_bytes()))?;
     if v.is_null() {
         return Ok(one);
     }
@@ -368,13 +400,4 @@ fn parse_next(body: &[u8]) -> Result<NextRequest, String> {
         m.retain(|_, x| !x.is_null());
     }
     serde_json::from_value(v).map_err(|e| e.to_string())
-}
-
-/// The start of Go's JSON syntax error text, which clients show as is.
-fn go_json_error(e: &serde_json::Error) -> String {
-    if e.is_syntax() || e.is_eof() {
-        "invalid character looking for beginning of object key string".into()
-    } else {
-        e.to_string()
-    }
 }

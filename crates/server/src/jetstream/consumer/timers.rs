@@ -254,12 +254,11 @@ impl Consumer {
         self.advisory(subject, body);
     }
 
-    pub fn advise_terminated(&self, seq: u64, deliveries: u64, reason: &str) {
+    pub fn advise_terminated(&self, seq: u64, dseq: u64, deliveries: u64, reason: &str) {
         let subject = format!(
             "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{}.{}",
             self.stream_name, self.name
         );
-        let dseq = self.state.lock().dseq;
         let mut body = json!({
             "type": "io.nats.jetstream.advisory.v1.terminated",
             "id": advisory_id(),

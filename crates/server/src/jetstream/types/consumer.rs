@@ -26,7 +26,8 @@ pub enum DeliverPolicy {
 
 /// nats-server's text for an enum value it does not know.
 fn unknown_value<E: serde::de::Error>(s: &str) -> E {
-    E::custom(format!("can not unmarshal \"{s:?}\""))
+    // Go prints the raw JSON token with %q: `"bogus"` becomes `"\"bogus\""`.
+    E::custom(format!("can not unmarshal {:?}", format!("\"{s}\"")))
 }
 
 impl<'de> Deserialize<'de> for AckPolicy {
@@ -63,11 +64,7 @@ impl<'de> Deserialize<'de> for DeliverPolicy {
             "by_start_sequence" => DeliverPolicy::ByStartSequence,
             "by_start_time" => DeliverPolicy::ByStartTime,
             "last_per_subject" => DeliverPolicy::LastPerSubject,
-            _ => {
-                return Err(serde::de::Error::custom(format!(
-                    "can not unmarshal \"{s:?}\""
-                )))
-            }
+            _ => return Err(unknown_value(&s)),
         })
     }
 }
