@@ -70,14 +70,21 @@ fn create(
     body: &[u8],
     legacy_durable: bool,
 ) -> Result<ConsumerCreateResponse, JsError> {
+    // An empty body is an empty request, whose (empty) stream name cannot match.
     let raw = if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(JsError::new(JsErrorKind::ConsumerConfigRequired));
+        serde_json::Value::Object(Default::default())
     } else {
         parse_json(body)?
     };
+    if let Some(action) = raw.get("action").and_then(|a| a.as_str()) {
+        if !matches!(action, "" | "create" | "update") {
+            return Err(JsError::new(JsErrorKind::InvalidJSON)
+                .arg("err", &format!("unknown consumer action: {action:?}")));
+        }
+    }
     let req: ConsumerCreateRequest = serde_json::from_value(raw)
         .map_err(|e| JsError::new(JsErrorKind::InvalidJSON).arg("err", &e.to_string()))?;
-    if !req.stream_name.is_empty() && req.stream_name != stream_name {
+    if req.stream_name != stream_name {
         return Err(JsError::new(JsErrorKind::StreamMismatch));
     }
     let stream = stream_of(js, stream_name)?;

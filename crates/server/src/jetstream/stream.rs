@@ -233,8 +233,25 @@ impl Stream {
             .insert(consumer.name.clone(), consumer);
     }
 
+    /// Removes a consumer; on an interest stream its interest goes with it,
+    /// so messages every remaining consumer has acked are dropped.
     pub fn remove_consumer(&self, name: &str) -> Option<Arc<Consumer>> {
-        self.consumers.write().remove(name)
+        let removed = self.consumers.write().remove(name);
+        if removed.is_some() && self.inner.lock().config.retention == RetentionPolicy::Interest {
+            let st = self.store.state();
+            let consumers = self.consumers();
+            let mut seq = st.first_seq;
+            while seq <= st.last_seq && seq > 0 {
+                let Ok(m) = self.store.load_next(">", seq) else {
+                    break;
+                };
+                if consumers.iter().all(|c| c.has_acked(m.seq, &m.subject)) {
+                    let _ = self.store.remove(m.seq, false);
+                }
+                seq = m.seq + 1;
+            }
+        }
+        removed
     }
 
     /// Retention after acks: work-queue messages go on their first ack,

@@ -160,7 +160,8 @@ impl Consumer {
                 stream.on_acked(&acked_any);
             }
         }
-        if let Some(reply) = reply {
+        // (`+NXT`'s reply is where the next messages go, not a confirmation.)
+        if let (Some(reply), false) = (reply, matches!(kind, AckKind::Next(_))) {
             // A confirmed ack is answered only once it is on disk.
             self.save();
             if let Some(server) = self.server.upgrade() {

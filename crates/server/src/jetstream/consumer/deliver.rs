@@ -11,7 +11,7 @@ use chrono::Utc;
 use rnats_store::StoredMsg;
 
 use super::super::headers;
-use super::super::types::{AckPolicy, NextRequest};
+use super::super::types::{AckPolicy, NextRequest, ReplayPolicy};
 use super::state::{Pending, PullRequest, State};
 use super::Consumer;
 use crate::server::ServerState;
@@ -96,7 +96,40 @@ impl Consumer {
                 let Some((msg, redelivery)) = next_message(&mut st, &stream.store) else {
                     break;
                 };
-                let size = (msg.subject.len() + msg.headers.len() + msg.payload.len()) as i64;
+                // `replay: original`: keep the spacing the messages were stored with.
+                if !redelivery && st.config.replay_policy == ReplayPolicy::Original {
+                    let now = Instant::now();
+                    if let Some((last_ts, at)) = st.replay_last {
+                        let due = at + Duration::from_nanos((msg.ts - last_ts).max(0) as u64);
+                        if due > now {
+                            st.replay_due = Some(due);
+                            unread(&mut st, msg.seq, false);
+                            break;
+                        }
+                    }
+                    st.replay_due = None;
+                    st.replay_last = Some((msg.ts, now));
+                }
+                // The `pending` token: messages left after this one.
+                let pending_after = match remaining {
+                    None => st.num_pending(&stream.store),
+                    Some(n) if redelivery => n,
+                    Some(n) => n.saturating_sub(1),
+                };
+                let deliveries = st.redelivered.get(&msg.seq).copied().unwrap_or(0) + 1;
+                let reply = format!(
+                    "$JS.ACK.{}.{}.{}.{}.{}.{}.{}",
+                    self.stream_name,
+                    self.name,
+                    deliveries,
+                    msg.seq,
+                    st.dseq + 1,
+                    msg.ts,
+                    pending_after
+                );
+                // nats-server counts subject, reply, headers and payload.
+                let size = (msg.subject.len() + reply.len() + msg.headers.len() + msg.payload.len())
+                    as i64;
                 let target = if push {
                     st.config.deliver_subject.as_bytes().to_vec()
                 } else {
@@ -110,14 +143,8 @@ impl Consumer {
                     }
                     req.reply.clone()
                 };
-                // The `pending` token: messages left after this one.
-                let pending_after = match remaining {
-                    None => st.num_pending(&stream.store),
-                    Some(n) if redelivery => n,
-                    Some(n) => n.saturating_sub(1),
-                };
                 remaining = Some(pending_after);
-                let frame = self.record_delivery(&mut st, &msg, redelivery, target, pending_after);
+                let frame = self.record_delivery(&mut st, &msg, redelivery, target, reply);
                 out.push(frame);
                 if push {
                     st.last_push_at = Instant::now();
@@ -160,6 +187,15 @@ impl Consumer {
             }
         }
         let changed = !out.is_empty() || !statuses.is_empty() || !too_big.is_empty();
+        for f in out {
+            server.publish_internal_via(
+                &f.route,
+                &f.subject,
+                f.reply.as_deref(),
+                f.headers.as_deref(),
+                &f.payload,
+            );
+        }
         for (to, batch, bytes) in too_big {
             send_status(
                 &server,
@@ -170,15 +206,6 @@ impl Consumer {
                     ("Nats-Pending-Messages", batch.to_string()),
                     ("Nats-Pending-Bytes", bytes.to_string()),
                 ],
-            );
-        }
-        for f in out {
-            server.publish_internal_via(
-                &f.route,
-                &f.subject,
-                f.reply.as_deref(),
-                f.headers.as_deref(),
-                &f.payload,
             );
         }
         for (to, code, text) in statuses {
@@ -197,7 +224,7 @@ impl Consumer {
         msg: &StoredMsg,
         redelivery: bool,
         target: Vec<u8>,
-        pending: u64,
+        reply: String,
     ) -> Outgoing {
         st.dseq += 1;
         let deliveries = {
@@ -222,10 +249,6 @@ impl Consumer {
                 },
             );
         }
-        let reply = format!(
-            "$JS.ACK.{}.{}.{}.{}.{}.{}.{}",
-            self.stream_name, self.name, deliveries, msg.seq, st.dseq, msg.ts, pending
-        );
         let (hdrs, payload) = if st.config.headers_only {
             let h = headers::Builder::new()
                 .extend_from(&msg.headers)

@@ -68,6 +68,10 @@ pub struct State {
     pub idle_since: Option<Instant>,
     pub dirty: bool,
     pub last_save: Instant,
+    /// `replay: original`: the stream time and wall time of the last first
+    /// delivery, and when the next one is due.
+    pub replay_last: Option<(i64, Instant)>,
+    pub replay_due: Option<Instant>,
 }
 
 /// The persisted form of a consumer's state.
@@ -113,6 +117,8 @@ impl State {
             idle_since: Some(Instant::now()),
             dirty: false,
             last_save: Instant::now(),
+            replay_last: None,
+            replay_due: None,
         }
     }
 

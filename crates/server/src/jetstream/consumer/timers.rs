@@ -78,6 +78,9 @@ impl Consumer {
             // Push ephemerals: check for lost interest at the threshold.
             consider(Instant::now() + Duration::from_nanos(st.config.inactive_threshold as u64));
         }
+        if let Some(t) = st.replay_due {
+            consider(t);
+        }
         if st.dirty && self.dir.is_some() {
             consider(st.last_save + SAVE_INTERVAL);
         }
@@ -112,8 +115,8 @@ impl Consumer {
             for seq in due {
                 let deliveries = st.redelivered.get(&seq).copied().unwrap_or(1);
                 if max_deliver > 0 && deliveries >= max_deliver as u64 {
+                    // Given up on; it still counts as redelivered in info.
                     st.pending.remove(&seq);
-                    st.redelivered.remove(&seq);
                     max_delivered.push((seq, deliveries));
                 } else if let Some(p) = st.pending.get_mut(&seq) {
                     // Pushed back so the scan does not pick it again before delivery.
