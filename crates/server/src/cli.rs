@@ -59,6 +59,9 @@ pub struct Flags {
     /// Send signal to rnats-server process (ldm, stop, quit, term, reopen, reload)
     #[arg(long = "sl", visible_aliases = ["signal"], value_name = "signal[=pid]")]
     pub signal: Option<String>,
+    /// Check a JetStream store directory for damaged records without changing it, then exit
+    #[arg(long = "check-store", visible_aliases = ["check_store"], value_name = "dir")]
+    pub check_store: Option<PathBuf>,
     /// Client URL to advertise to other servers
     #[arg(long = "client_advertise", value_name = "string")]
     pub client_advertise: Option<String>,

@@ -31,6 +31,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(dir) = &flags.check_store {
+        return match rnats_server::jetstream::check::run(dir) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("rnats-server: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Some(spec) = &flags.signal {
         return match signals::send(spec) {
             Ok(()) => ExitCode::SUCCESS,

@@ -305,3 +305,69 @@ impl StoreIo for SimIo {
         Ok(())
     }
 }
+
+/// Real files opened read-only: every change is refused, so a scan through it
+/// (`check_store`) can never alter a store it inspects.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct ReadOnlyIo;
+
+struct ReadOnlyFile(std::fs::File);
+
+fn read_only<T>() -> io::Result<T> {
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        "read-only store check",
+    ))
+}
+
+impl StoreFile for ReadOnlyFile {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.0.read_exact_at(buf, off)
+    }
+    fn write_at(&self, _data: &[u8], _off: u64) -> io::Result<()> {
+        read_only()
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+    /// Recovery cuts torn tails; a check only reports them.
+    fn truncate(&self, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
+    fn sync(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl StoreIo for ReadOnlyIo {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        if dir.is_dir() {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} is not a directory", dir.display()),
+            ))
+        }
+    }
+    fn open(&self, path: &Path, _create: bool) -> io::Result<Arc<dyn StoreFile>> {
+        Ok(Arc::new(ReadOnlyFile(std::fs::File::open(path)?)))
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        RealIo.list(dir)
+    }
+    /// Leftover temporary files are what recovery removes; a check leaves them.
+    fn remove(&self, _path: &Path) -> io::Result<()> {
+        Ok(())
+    }
+    fn rename(&self, _from: &Path, _to: &Path) -> io::Result<()> {
+        read_only()
+    }
+    fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
+        Ok(())
+    }
+    fn remove_dir_all(&self, _dir: &Path) -> io::Result<()> {
+        read_only()
+    }
+}

@@ -13,8 +13,10 @@ pub mod types;
 use std::collections::BTreeMap;
 
 pub use error::StoreError;
-pub use filestore::{DamagedRange, FileStore, FileStoreConfig, RecoveryReport, SyncPolicy};
-pub use io::{RealIo, SimIo, StoreFile, StoreIo};
+pub use filestore::{
+    check_store, DamagedRange, FileStore, FileStoreConfig, RecoveryReport, SyncPolicy,
+};
+pub use io::{ReadOnlyIo, RealIo, SimIo, StoreFile, StoreIo};
 pub use memstore::MemStore;
 pub use types::{
     file_msg_size, mem_msg_size, DiscardPolicy, StoreLimits, StoredMsg, StreamState, SubjectState,

@@ -195,3 +195,44 @@ fn garbage_files_do_not_panic() {
         assert_eq!(s.state().msgs, 0);
     }
 }
+
+/// The offline check reports damage without changing the files.
+#[test]
+fn check_store_reports_without_modifying() {
+    use rnats_store::{check_store, FileStore, FileStoreConfig, MsgStore, StoreLimits};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut cfg = FileStoreConfig::new(dir.path(), StoreLimits::default());
+        cfg.block_size = 4096;
+        let fs = FileStore::open(cfg).unwrap();
+        for i in 0..50u32 {
+            fs.store("a.b", b"", &i.to_be_bytes().repeat(8), 0).unwrap();
+        }
+        fs.flush().unwrap();
+        fs.stop().unwrap();
+    }
+    let clean = check_store(dir.path()).unwrap();
+    assert!(clean.damaged.is_empty());
+    assert_eq!(clean.msgs, 50);
+    // Flip one byte in the middle of the first block, and cut its tail.
+    let blk = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "blk"))
+        .min()
+        .unwrap();
+    let mut data = std::fs::read(&blk).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0xff;
+    data.truncate(data.len() - 3);
+    std::fs::write(&blk, &data).unwrap();
+    let before = std::fs::read(&blk).unwrap();
+    let report = check_store(dir.path()).unwrap();
+    assert!(!report.damaged.is_empty(), "{report:?}");
+    assert!(report.msgs < 50 && report.msgs >= 47, "{report:?}");
+    assert_eq!(
+        std::fs::read(&blk).unwrap(),
+        before,
+        "check must not modify the store"
+    );
+}

@@ -6,6 +6,7 @@
 //! FileStore's blocks). Memory streams are not persisted, as in nats-server.
 
 pub mod api;
+pub mod check;
 pub mod consumer;
 pub mod consumer_api;
 pub mod errors;
@@ -43,6 +44,8 @@ pub struct JetStream {
     streams: RwLock<BTreeMap<String, Arc<Stream>>>,
     pub api_total: AtomicU64,
     pub api_errors: AtomicU64,
+    /// Damaged ranges found in stream files since start.
+    pub corruption_events: AtomicU64,
     pub max_memory: i64,
     pub max_store: i64,
 }
@@ -65,6 +68,7 @@ impl JetStream {
             streams: RwLock::new(BTreeMap::new()),
             api_total: AtomicU64::new(0),
             api_errors: AtomicU64::new(0),
+            corruption_events: AtomicU64::new(0),
             max_memory: server
                 .opts()
                 .max_memory_store
@@ -135,16 +139,8 @@ impl JetStream {
                 let store = FileStore::open(fcfg).map_err(|e| {
                     JsError::new(JsErrorKind::StreamCreateErrF).arg("err", &e.to_string())
                 })?;
-                let report = store.recovery_report();
-                for d in &report.damaged {
-                    tracing::warn!(
-                        "Stream '{}': damaged data in {} at offset {} ({} bytes): {}",
-                        config.name,
-                        d.file.display(),
-                        d.offset,
-                        d.len,
-                        d.cause
-                    );
+                for d in &store.recovery_report().damaged {
+                    self.report_corruption(&server, &config.name, d);
                 }
                 (Arc::new(store), Some(dir), server.opts().sync_always)
             }
@@ -321,6 +317,42 @@ impl JetStream {
             let _ = s.store.flush();
             s.stop();
         }
+    }
+
+    /// A damaged range found in a stream's files: logged, counted and
+    /// published as an advisory on `$JS.EVENT.ADVISORY.STREAM.CORRUPTION.<stream>`
+    /// (an rnats subject; nats-server has none). The stream keeps serving.
+    fn report_corruption(&self, server: &ServerState, stream: &str, d: &rnats_store::DamagedRange) {
+        self.corruption_events.fetch_add(1, Ordering::Relaxed);
+        let seqs = d
+            .seqs
+            .map(|(a, b)| format!(", sequences {a}-{b}"))
+            .unwrap_or_default();
+        tracing::warn!(
+            "Stream '$G > {stream}': damaged data in block {} ({}) at offset {}, {} bytes{seqs}: {}",
+            d.block,
+            d.file.display(),
+            d.offset,
+            d.len,
+            d.cause
+        );
+        let mut body = serde_json::json!({
+            "type": "io.rnats.jetstream.advisory.v1.stream_corruption",
+            "id": consumer::timers::advisory_id(),
+            "timestamp": api::go_time_of(&Utc::now()),
+            "stream": stream,
+            "block": d.block,
+            "file": d.file.display().to_string(),
+            "offset": d.offset,
+            "bytes": d.len,
+            "cause": d.cause,
+        });
+        if let Some((first, last)) = d.seqs {
+            body["first_seq"] = first.into();
+            body["last_seq"] = last.into();
+        }
+        let subject = format!("$JS.EVENT.ADVISORY.STREAM.CORRUPTION.{stream}");
+        server.publish_internal(subject.as_bytes(), None, None, body.to_string().as_bytes());
     }
 
     pub fn count_api(&self, error: bool) {

@@ -26,6 +26,18 @@ use block::{block_path, tmp_path, Block};
 use index::Loc;
 use record::Kind;
 pub use recover::{DamagedRange, RecoveryReport};
+
+/// Scans a FileStore directory without changing anything (the offline
+/// `rnats-server --check-store`): the same scan recovery does, through
+/// read-only files, so damage is reported but nothing is truncated.
+pub fn check_store(dir: &std::path::Path) -> Result<RecoveryReport, StoreError> {
+    let recovered = recover::recover(
+        &crate::io::ReadOnlyIo,
+        dir,
+        crate::types::StoreLimits::default(),
+    )?;
+    Ok(recovered.report)
+}
 pub use sync::SyncPolicy;
 
 /// FileStore settings.

@@ -316,13 +316,20 @@ pub fn write(
         created: *created,
         config: config.clone(),
     };
+    let meta_path = dir.join("meta.json");
+    let body = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
+    if std::fs::read(&meta_path).ok().as_deref() != Some(&body[..]) {
+        write_atomic(&meta_path, &body, sync)?;
+    }
+    // The previous good state stays beside the new one: if the new file is
+    // ever damaged, the consumer resumes from the older state (redelivering
+    // some messages) rather than from its start policy (which could skip).
+    let state_path = dir.join("state.json");
+    if state_path.exists() {
+        let _ = std::fs::rename(&state_path, dir.join("state.prev.json"));
+    }
     write_atomic(
-        &dir.join("meta.json"),
-        &serde_json::to_vec(&meta).map_err(std::io::Error::other)?,
-        sync,
-    )?;
-    write_atomic(
-        &dir.join("state.json"),
+        &state_path,
         &serde_json::to_vec(state).map_err(std::io::Error::other)?,
         sync,
     )
@@ -343,8 +350,20 @@ pub fn read(dir: &Path) -> Result<(Meta, Option<Persisted>), String> {
     let meta: Meta = std::fs::read(dir.join("meta.json"))
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))?;
-    let state = std::fs::read(dir.join("state.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let parse = |name: &str| -> Option<Persisted> {
+        std::fs::read(dir.join(name))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    };
+    let state = parse("state.json").or_else(|| {
+        let prev = parse("state.prev.json");
+        if prev.is_some() {
+            tracing::warn!(
+                "Consumer state in {} is damaged or missing; resuming from the previous saved state",
+                dir.display()
+            );
+        }
+        prev
+    });
     Ok((meta, state))
 }
