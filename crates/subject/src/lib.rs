@@ -6,8 +6,10 @@
 
 mod rules;
 mod sublist;
+mod transform;
 
 pub use rules::{
     is_literal, is_subset, is_valid_literal_subject, is_valid_subject, matches, overlaps, tokens,
 };
 pub use sublist::{MatchResult, QueueGroup, Sublist, SublistError};
+pub use transform::{Transform, TransformError};

@@ -19,7 +19,9 @@ use tokio::task::JoinHandle;
 use super::consumer::Consumer;
 use super::errors::{JsError, JsErrorKind};
 use super::headers;
-use super::types::{DiscardPolicy, PubAck, PubAckResponse, RetentionPolicy, StreamConfig};
+use super::types::{
+    DiscardPolicy, PubAck, PubAckResponse, RePublish, RetentionPolicy, StreamConfig,
+};
 use crate::router::Message;
 use crate::server::ServerState;
 use crate::subscription::{InternalHandler, SubRef};
@@ -547,10 +549,27 @@ impl Stream {
     }
 
     fn on_publish(&self, msg: &Message<'_>) {
-        let subject = String::from_utf8_lossy(msg.subject);
-        let result = self.apply_publish(&subject, msg.headers.unwrap_or_default(), msg.payload);
+        let original = String::from_utf8_lossy(msg.subject);
+        let (transform, republish) = {
+            let inner = self.inner.lock();
+            (
+                inner.config.subject_transform.clone(),
+                inner.config.republish.clone(),
+            )
+        };
+        // `subject_transform` changes the subject the message is stored under.
+        let subject = transform
+            .and_then(|t| rnats_subject::Transform::new(&t.src, &t.dest).ok())
+            .and_then(|t| t.apply(&original))
+            .unwrap_or_else(|| original.to_string());
+        let hdrs = msg.headers.unwrap_or_default();
+        let last_before = self.store.state().last_seq;
+        let result = self.apply_publish(&subject, hdrs, msg.payload);
         if let Ok(stored) = &result {
             if !stored.duplicate {
+                if let Some(rp) = republish {
+                    self.republish(&rp, &subject, hdrs, msg.payload, stored.seq, last_before);
+                }
                 self.after_store(stored.seq, &subject);
             }
         }
@@ -593,6 +612,45 @@ impl Stream {
                 }
             }
         }
+    }
+}
+
+impl Stream {
+    /// `republish`: a copy of each stored message matching `src` goes to
+    /// `dest` with the stream, subject, sequence and time in headers.
+    fn republish(
+        &self,
+        rp: &RePublish,
+        subject: &str,
+        hdrs: &[u8],
+        payload: &[u8],
+        seq: u64,
+        last: u64,
+    ) {
+        let Ok(t) = rnats_subject::Transform::new(&rp.src, &rp.dest) else {
+            return;
+        };
+        let Some(dest) = t.apply(subject) else { return };
+        let Some(server) = self.server.upgrade() else {
+            return;
+        };
+        let ts = self
+            .store
+            .load(seq)
+            .map(|m| m.ts)
+            .unwrap_or_else(|_| now_nanos());
+        let mut b = headers::Builder::new()
+            .add(headers::STREAM, &self.name)
+            .add(headers::SUBJECT, subject)
+            .add(headers::SEQUENCE, &seq.to_string())
+            .add(headers::TIME_STAMP, &super::api::go_time(ts))
+            .add(headers::LAST_SEQUENCE, &last.to_string());
+        if rp.headers_only {
+            b = b.add("Nats-Msg-Size", &payload.len().to_string());
+        }
+        let h = b.extend_from(hdrs).finish();
+        let body: &[u8] = if rp.headers_only { b"" } else { payload };
+        server.publish_internal(dest.as_bytes(), None, Some(&h), body);
     }
 }
 
