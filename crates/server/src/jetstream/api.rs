@@ -695,19 +695,143 @@ pub fn direct_get(server: &ServerState, js: &JetStream, subject: &str, body: &[u
             req
         }
     };
+    if !req.multi_last.is_empty() {
+        return direct_multi_last(server, &stream, &req, reply);
+    }
+    if req.batch > 0 {
+        return direct_batch(server, &stream, &req, reply);
+    }
     match load(&stream, &req) {
         Ok(m) => {
-            let h = headers::Builder::new()
-                .add(headers::STREAM, &stream.name)
-                .add(headers::SUBJECT, &m.subject)
-                .add(headers::SEQUENCE, &m.seq.to_string())
-                .add(headers::TIME_STAMP, &go_time(m.ts))
-                .extend_from(&m.headers)
-                .finish();
+            let h = direct_headers(&stream.name, &m, None);
             server.publish_internal(reply, None, Some(&h), &m.payload);
         }
         Err(_) => status(404, "Message Not Found"),
     }
+}
+
+/// The headers of a direct-get answer: the message's own, then the `Nats-*`
+/// ones (and, in a batch, pending count and previous sequence), in
+/// nats-server's order.
+fn direct_headers(stream: &str, m: &rnats_store::StoredMsg, batch: Option<(u64, u64)>) -> Vec<u8> {
+    let mut b = headers::Builder::new()
+        .extend_from(&m.headers)
+        .add(headers::STREAM, stream)
+        .add(headers::SUBJECT, &m.subject)
+        .add(headers::SEQUENCE, &m.seq.to_string())
+        .add(headers::TIME_STAMP, &go_time(m.ts));
+    if let Some((pending, last)) = batch {
+        b = b
+            .add(headers::NUM_PENDING, &pending.to_string())
+            .add(headers::LAST_SEQUENCE, &last.to_string());
+    }
+    b.finish()
+}
+
+/// The `204 EOB` status closing a batch; multi-last batches also say up to
+/// which stream sequence they looked.
+fn end_of_batch(server: &ServerState, reply: &[u8], pending: u64, last: u64, up_to: Option<u64>) {
+    let mut b = headers::Builder::status(204, "EOB")
+        .add(headers::NUM_PENDING, &pending.to_string())
+        .add(headers::LAST_SEQUENCE, &last.to_string());
+    if let Some(u) = up_to {
+        b = b.add("Nats-UpTo-Sequence", &u.to_string());
+    }
+    let h = b.finish();
+    server.publish_internal(reply, None, Some(&h), b"");
+}
+
+/// A batch direct get: up to `batch` messages from `seq` (matching
+/// `next_by_subj` if given), bounded by `max_bytes`, then an EOB status.
+fn direct_batch(server: &ServerState, stream: &Stream, req: &MsgGetRequest, reply: &[u8]) {
+    let filter = if req.next_by_subj.is_empty() {
+        ">"
+    } else {
+        req.next_by_subj.as_str()
+    };
+    let mut seq = match req.start_time.and_then(|t| t.timestamp_nanos_opt()) {
+        Some(since) => {
+            let mut s = stream.store.state().first_seq;
+            loop {
+                match stream.store.load_next(">", s) {
+                    Ok(m) if m.ts >= since => break m.seq,
+                    Ok(m) => s = m.seq + 1,
+                    Err(_) => break u64::MAX,
+                }
+            }
+        }
+        None => req.seq.max(1),
+    };
+    let max_bytes = if req.max_bytes > 0 {
+        req.max_bytes as usize
+    } else {
+        64 * 1024 * 1024
+    };
+    let mut pending = stream.store.num_pending(filter, seq);
+    let mut last = 0;
+    let mut sent_bytes = 0;
+    for i in 0..req.batch {
+        if req.up_to_seq > 0 && seq > req.up_to_seq {
+            break;
+        }
+        let m = match stream.store.load_next(filter, seq) {
+            Ok(m) if req.up_to_seq == 0 || m.seq <= req.up_to_seq => m,
+            _ if i > 0 => break,
+            _ => {
+                let h = headers::Builder::status(404, "Message Not Found").finish();
+                server.publish_internal(reply, None, Some(&h), b"");
+                return;
+            }
+        };
+        pending = pending.saturating_sub(1);
+        let h = direct_headers(&stream.name, &m, Some((pending, last)));
+        server.publish_internal(reply, None, Some(&h), &m.payload);
+        last = m.seq;
+        seq = m.seq + 1;
+        sent_bytes += m.subject.len() + m.headers.len() + m.payload.len();
+        if sent_bytes >= max_bytes {
+            break;
+        }
+    }
+    end_of_batch(server, reply, pending, last, None);
+}
+
+/// `multi_last`: the last message of every subject matching the filters,
+/// in sequence order, then an EOB status.
+fn direct_multi_last(server: &ServerState, stream: &Stream, req: &MsgGetRequest, reply: &[u8]) {
+    let mut seqs: Vec<u64> = req
+        .multi_last
+        .iter()
+        .flat_map(|f| stream.store.subjects_state(f).into_values().map(|s| s.last))
+        .filter(|s| req.up_to_seq == 0 || *s <= req.up_to_seq)
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    if req.batch > 0 {
+        seqs.truncate(req.batch as usize);
+    }
+    if seqs.is_empty() {
+        let h = headers::Builder::status(404, "Message Not Found").finish();
+        server.publish_internal(reply, None, Some(&h), b"");
+        return;
+    }
+    let mut pending = seqs.len() as u64;
+    let mut last = 0;
+    for seq in seqs {
+        let Ok(m) = stream.store.load(seq) else {
+            continue;
+        };
+        pending -= 1;
+        let h = direct_headers(&stream.name, &m, Some((pending, last)));
+        server.publish_internal(reply, None, Some(&h), &m.payload);
+        last = m.seq;
+    }
+    let up_to = if req.up_to_seq > 0 {
+        req.up_to_seq
+    } else {
+        stream.store.state().last_seq
+    };
+    end_of_batch(server, reply, pending, last, Some(up_to));
 }
 
 #[cfg(test)]
