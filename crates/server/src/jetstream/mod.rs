@@ -46,6 +46,8 @@ pub struct JetStream {
     pub api_errors: AtomicU64,
     /// Damaged ranges found in stream files since start.
     pub corruption_events: AtomicU64,
+    /// (when measured, memory bytes, file bytes) for `limits_exceeded`.
+    usage_cache: parking_lot::Mutex<(std::time::Instant, u64, u64)>,
     pub max_memory: i64,
     pub max_store: i64,
 }
@@ -69,6 +71,7 @@ impl JetStream {
             api_total: AtomicU64::new(0),
             api_errors: AtomicU64::new(0),
             corruption_events: AtomicU64::new(0),
+            usage_cache: parking_lot::Mutex::new((std::time::Instant::now(), 0, 0)),
             max_memory: server
                 .opts()
                 .max_memory_store
@@ -244,6 +247,7 @@ impl JetStream {
                 return Err(JsError::new(JsErrorKind::StreamSubjectOverlap));
             }
         }
+        self.check_reservation(&streams, &config, 0)?;
         let created = Utc::now();
         self.write_meta(&config, created)?;
         let name = config.name.clone();
@@ -276,6 +280,10 @@ impl JetStream {
                 return Err(JsError::new(JsErrorKind::StreamSubjectOverlap));
             }
         }
+        let old_max = stream.config().max_bytes.max(0);
+        if config.max_bytes > old_max {
+            self.check_reservation(&streams, &config, old_max)?;
+        }
         drop(streams);
         let old = stream.config();
         let resubscribe =
@@ -295,6 +303,64 @@ impl JetStream {
             .remove(name)
             .ok_or_else(|| JsError::new(JsErrorKind::StreamNotFound))?;
         stream.delete()
+    }
+
+    /// A stream's `max_bytes` is reserved from the server's `max_memory_store`
+    /// / `max_file_store` when it is created (nats-server's rule); `offset` is
+    /// what the stream being updated already holds.
+    fn check_reservation(
+        &self,
+        streams: &BTreeMap<String, Arc<Stream>>,
+        config: &StreamConfig,
+        offset: i64,
+    ) -> Result<(), JsError> {
+        let reserved: i64 = streams
+            .values()
+            .map(|s| s.config())
+            .filter(|c| c.storage == config.storage && c.max_bytes > 0)
+            .map(|c| c.max_bytes)
+            .sum::<i64>()
+            - offset;
+        let add = if config.max_bytes > 0 {
+            config.max_bytes
+        } else {
+            1
+        };
+        let (max, kind) = match config.storage {
+            StorageType::Memory => (self.max_memory, JsErrorKind::MemoryResourcesExceeded),
+            StorageType::File => (self.max_store, JsErrorKind::StorageResourcesExceeded),
+        };
+        if reserved > max || add > max - reserved {
+            return Err(JsError::new(kind));
+        }
+        Ok(())
+    }
+
+    /// Whether the server's limit for this storage type is already used up
+    /// (checked before each publish; refreshed at most every 50 ms).
+    pub fn limits_exceeded(&self, storage: StorageType) -> bool {
+        let (mem, file) = {
+            let mut cache = self.usage_cache.lock();
+            if cache.0.elapsed() > std::time::Duration::from_millis(50) {
+                let (m, f) = self.usage();
+                *cache = (std::time::Instant::now(), m, f);
+            }
+            (cache.1, cache.2)
+        };
+        match storage {
+            StorageType::Memory => mem as i64 > self.max_memory,
+            StorageType::File => file as i64 > self.max_store,
+        }
+    }
+
+    /// Counts a stored message in the cached usage until the next refresh,
+    /// so a burst of publishes cannot overrun the limit between refreshes.
+    pub fn note_stored(&self, storage: StorageType, bytes: u64) {
+        let mut cache = self.usage_cache.lock();
+        match storage {
+            StorageType::Memory => cache.1 += bytes,
+            StorageType::File => cache.2 += bytes,
+        }
     }
 
     /// Bytes used by memory and file streams.

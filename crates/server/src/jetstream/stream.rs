@@ -20,7 +20,7 @@ use super::consumer::Consumer;
 use super::errors::{JsError, JsErrorKind};
 use super::headers;
 use super::types::{
-    DiscardPolicy, PubAck, PubAckResponse, RePublish, RetentionPolicy, StreamConfig,
+    DiscardPolicy, PubAck, PubAckResponse, RePublish, RetentionPolicy, StorageType, StreamConfig,
 };
 use crate::router::Message;
 use crate::server::ServerState;
@@ -340,7 +340,29 @@ impl Stream {
         hdrs: &[u8],
         payload: &[u8],
     ) -> Result<Stored, JsError> {
+        // Server storage limits first, without the stream lock: measuring usage
+        // reads every stream's configuration, this one's included.
+        let storage = self.inner.lock().config.storage;
+        if let Some(js) = self
+            .server
+            .upgrade()
+            .and_then(|s| s.jetstream.get().cloned())
+        {
+            if js.limits_exceeded(storage) {
+                return Err(JsError::new(JsErrorKind::InsufficientResources));
+            }
+            let size = match storage {
+                StorageType::Memory => {
+                    rnats_store::mem_msg_size(subject.len(), hdrs.len(), payload.len())
+                }
+                StorageType::File => {
+                    rnats_store::file_msg_size(subject.len(), hdrs.len(), payload.len())
+                }
+            };
+            js.note_stored(storage, size);
+        }
         let mut inner = self.inner.lock();
+
         let cfg = &inner.config;
         if cfg.sealed {
             return Err(JsError::new(JsErrorKind::StreamSealed));
