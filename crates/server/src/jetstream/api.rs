@@ -44,7 +44,36 @@ pub fn subscribe(
     ] {
         server.subscribe_internal(&format!("$JS.API.CONSUMER.{verb}.>"), None, handler.clone())?;
     }
+    // With a domain, `$JS.<domain>.API.>` is the same API under another prefix.
+    if let Some(domain) = server.opts().jetstream_domain.clone() {
+        let prefix = format!("$JS.{domain}.API.");
+        let mapper = Arc::new(DomainApi {
+            server: Arc::downgrade(server),
+            prefix: prefix.clone(),
+        });
+        server.subscribe_internal(&format!("{prefix}>"), None, mapper)?;
+    }
     Ok(())
+}
+
+/// Forwards `$JS.<domain>.API.<op>` to `$JS.API.<op>` with the same reply.
+struct DomainApi {
+    server: Weak<ServerState>,
+    prefix: String,
+}
+
+impl InternalHandler for DomainApi {
+    fn deliver(&self, msg: &Message<'_>) {
+        let Some(server) = self.server.upgrade() else {
+            return;
+        };
+        let subject = String::from_utf8_lossy(msg.subject);
+        let Some(op) = subject.strip_prefix(&self.prefix) else {
+            return;
+        };
+        let target = format!("{API_PREFIX}{op}");
+        server.publish_internal(target.as_bytes(), msg.reply, msg.headers, msg.payload);
+    }
 }
 
 struct Api {
