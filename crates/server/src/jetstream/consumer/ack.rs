@@ -163,10 +163,7 @@ impl Consumer {
         // (`+NXT`'s reply is where the next messages go, not a confirmation.)
         if let (Some(reply), false) = (reply, matches!(kind, AckKind::Next(_))) {
             // A confirmed ack is answered only once it is on disk.
-            self.save();
-            if let Some(server) = self.server.upgrade() {
-                server.publish_internal(reply, None, None, b"");
-            }
+            self.confirm_after_save(reply);
         }
         if let AckKind::Next(req) = kind {
             if let Some(reply) = reply {
@@ -175,6 +172,49 @@ impl Consumer {
         }
         self.wake.notify_one();
         self.pump();
+    }
+
+    /// Queues a confirmation and makes sure a save is coming that covers it.
+    /// Saves run off the async workers, one at a time; confirmations that
+    /// arrive during a save share the next one (group commit), so many
+    /// in-flight confirmed acks cost a few writes and fsyncs, not one each.
+    fn confirm_after_save(self: &Arc<Self>, reply: &[u8]) {
+        if self.dir.is_none() {
+            // Nothing to persist (memory or ephemeral): confirm at once.
+            if let Some(server) = self.server.upgrade() {
+                server.publish_internal(reply, None, None, b"");
+            }
+            return;
+        }
+        self.confirmations.lock().push(reply.to_vec());
+        if self.saving.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.save_and_confirm());
+    }
+
+    fn save_and_confirm(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let batch = std::mem::take(&mut *self.confirmations.lock());
+            if batch.is_empty() {
+                self.saving.store(false, Ordering::Release);
+                // A confirmation queued between the take and the store above
+                // would otherwise wait for the next ack: look once more.
+                if self.confirmations.lock().is_empty() || self.saving.swap(true, Ordering::AcqRel)
+                {
+                    return;
+                }
+                continue;
+            }
+            self.save();
+            if let Some(server) = self.server.upgrade() {
+                for reply in batch {
+                    server.publish_internal(&reply, None, None, b"");
+                }
+            }
+        }
     }
 
     fn on_flow_control(&self, subject: &str) {

@@ -49,6 +49,12 @@ pub struct Consumer {
     deleted: AtomicBool,
     /// Persist state before confirming acks (`sync_interval: always`).
     sync_always: bool,
+    /// Reply subjects of confirmed acks waiting for the next save.
+    confirmations: Mutex<Vec<Vec<u8>>>,
+    /// A save-and-confirm pass is running.
+    saving: AtomicBool,
+    /// Serialises state writes (they share a temporary file name).
+    save_lock: Mutex<()>,
 }
 
 /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`: a pull request.
@@ -103,6 +109,9 @@ impl Consumer {
             dir,
             deleted: AtomicBool::new(false),
             sync_always,
+            confirmations: Mutex::new(Vec::new()),
+            saving: AtomicBool::new(false),
+            save_lock: Mutex::new(()),
         })
     }
 
@@ -186,6 +195,7 @@ impl Consumer {
     /// Writes the consumer's state for a durable on a file stream.
     pub fn save(&self) {
         let Some(dir) = &self.dir else { return };
+        let _one_at_a_time = self.save_lock.lock();
         let (persisted, config) = {
             let mut st = self.state.lock();
             st.dirty = false;

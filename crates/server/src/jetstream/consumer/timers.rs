@@ -228,7 +228,9 @@ impl Consumer {
             st.dirty && st.last_save.elapsed() >= SAVE_INTERVAL
         };
         if save_due {
-            self.save();
+            // File I/O (and fsync under `sync: always`) stays off the async workers.
+            let me = self.clone();
+            tokio::task::spawn_blocking(move || me.save());
         }
         self.pump();
         false
