@@ -377,3 +377,16 @@ pub async fn lame_duck(state: Arc<ServerState>) {
         }
     }
 }
+
+impl ServerState {
+    /// Publishes many server messages with one match cache and one wake-up
+    /// per receiving connection (a consumer delivering a batch).
+    pub fn publish_internal_many<'a>(&self, msgs: impl IntoIterator<Item = Message<'a>>) {
+        let mut cache = MatchCache::default();
+        let mut batch = Batch::default();
+        for msg in msgs {
+            router::route(self, &mut cache, &self.system_client, &msg, &mut batch);
+        }
+        batch.finish(self);
+    }
+}

@@ -187,15 +187,13 @@ impl Consumer {
             }
         }
         let changed = !out.is_empty() || !statuses.is_empty() || !too_big.is_empty();
-        for f in out {
-            server.publish_internal_via(
-                &f.route,
-                &f.subject,
-                f.reply.as_deref(),
-                f.headers.as_deref(),
-                &f.payload,
-            );
-        }
+        server.publish_internal_many(out.iter().map(|f| crate::router::Message {
+            subject: &f.subject,
+            route: (f.route != f.subject).then_some(&f.route[..]),
+            reply: f.reply.as_deref(),
+            headers: f.headers.as_deref(),
+            payload: &f.payload,
+        }));
         for (to, batch, bytes) in too_big {
             send_status(
                 &server,
