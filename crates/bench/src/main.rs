@@ -44,8 +44,13 @@ struct Cli {
     /// Idle connections opened by the idle-rss workload.
     #[arg(long, default_value_t = 1000)]
     conns: usize,
+    /// Messages pre-filled into the JetStream stream for js-fetch-ack,
+    /// js-replay-noack, js-restart and js-direct-get.
+    #[arg(long, default_value_t = 200_000)]
+    js_msgs: u64,
     /// Only these workloads: comma-separated names (pub-only, pub-sub,
-    /// fan-out-5, queue-2, req-reply, idle-rss) or ids like pub-only/16B.
+    /// fan-out-5, queue-2, req-reply, idle-rss, js-...), ids like
+    /// pub-only/16B, or id prefixes (`js` = every JetStream workload).
     #[arg(long)]
     only: Option<String>,
     /// Print JSON (medians plus every run's raw values) instead of a table.
@@ -127,6 +132,7 @@ fn run(cli: Cli) -> Result<usize> {
         limit,
         requests: cli.requests.max(1),
         idle_conns: cli.conns.max(1),
+        js_msgs: cli.js_msgs.max(1),
     };
 
     if !cli.rnats.is_file() {
@@ -179,12 +185,18 @@ fn run(cli: Cli) -> Result<usize> {
         };
         for run in 1..=cli.runs {
             for (side, bin) in &sides {
-                let outcome = Server::start(bin).and_then(|mut srv| {
+                let outcome = Server::start(bin, spec.launch()).and_then(|mut srv| {
+                    let pid0 = srv.pid();
                     let cpu0 = cpu_pair(&srv);
                     let t0 = Instant::now();
                     let v = spec.run(&mut srv, &cfg)?;
                     let wall = t0.elapsed().as_secs_f64();
-                    let cpu1 = cpu_pair(&srv);
+                    // A restart workload replaces the process: no CPU share then.
+                    let cpu1 = if srv.pid() == pid0 {
+                        cpu_pair(&srv)
+                    } else {
+                        None
+                    };
                     srv.check_alive()?;
                     let cpu = match (cpu0, cpu1) {
                         (Some((s0, b0)), Some((s1, b1))) if wall > 0.0 => format!(

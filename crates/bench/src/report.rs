@@ -142,6 +142,13 @@ fn fmt_value(m: &MetricDef, v: f64) -> String {
             }
         }
         "mb_per_sec" => format!("{v:.1} MB/s"),
+        "ops_per_sec" => {
+            if v >= 1e6 {
+                format!("{:.2}M ops/s", v / 1e6)
+            } else {
+                format!("{:.1}k ops/s", v / 1e3)
+            }
+        }
         "bytes_per_conn" => format!("{v:.0} B/conn"),
         _ => format!("{v:.1} {}", m.unit),
     }
@@ -184,7 +191,7 @@ pub fn table(results: &[SpecResult]) -> String {
                 continue; // shown next to msgs/s; same ratio
             }
             let name = match (m.key, r.spec.metrics().len()) {
-                ("msgs_per_sec", _) => r.spec.id(),
+                ("msgs_per_sec" | "ops_per_sec", _) => r.spec.id(),
                 _ => format!("{} {}", r.spec.id(), m.key),
             };
             let (ref_text, ref_med) = cell(r, &r.reference, i);

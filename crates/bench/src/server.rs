@@ -1,10 +1,15 @@
 //! server.rs — spawning and killing the servers under test: free loopback
-//! port, start with `-a 127.0.0.1 -p <port>`, wait until it speaks INFO,
-//! read its RSS from /proc, and kill it on drop.
+//! port, start with `-a 127.0.0.1 -p <port>` (plus `-js -sd <fresh temp dir>`
+//! and a config file for JetStream workloads), wait until it speaks INFO,
+//! read its RSS from /proc, stop it with SIGTERM and start it again on the
+//! same store (timing "Server is ready"), and kill it on drop.
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -28,10 +33,57 @@ impl Side {
     }
 }
 
+/// How a workload wants its server started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Launch {
+    /// `-js -sd <fresh temp dir>`.
+    pub jetstream: bool,
+    /// Also `-c <file>` with `jetstream { sync_interval: always }`.
+    pub sync_always: bool,
+}
+
+/// The log line both servers print once they accept clients.
+pub const READY_LINE: &str = "Server is ready";
+
+/// A directory removed (recursively) on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Result<Self> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let p = std::env::temp_dir().join(format!(
+            "rnats-bench-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).with_context(|| format!("create {}", p.display()))?;
+        Ok(Self(p))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A running server process; killed (and reaped) when dropped.
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    bin: PathBuf,
+    /// Arguments after `-a 127.0.0.1 -p <port>`.
+    extra: Vec<String>,
+    /// Store dir and config file; removed after the process is reaped.
+    _dir: Option<TempDir>,
 }
 
 /// Asks the kernel for a free loopback port.
@@ -42,21 +94,32 @@ fn free_port() -> Result<u16> {
 
 impl Server {
     /// Starts `bin` on a free port and waits until a client handshake works.
-    pub fn start(bin: &Path) -> Result<Self> {
+    pub fn start(bin: &Path, launch: Launch) -> Result<Self> {
         let mut last_err = None;
         // A port can be taken between probing and binding; retry a few times.
         for _ in 0..3 {
             let port = free_port()?;
-            let child = Command::new(bin)
-                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .with_context(|| format!("spawn {}", bin.display()))?;
+            let mut extra = Vec::new();
+            let mut dir = None;
+            if launch.jetstream {
+                let d = TempDir::new("js")?;
+                let store = d.path().join("store");
+                extra.extend(["-js".to_string(), "-sd".into(), path_str(&store)?]);
+                if launch.sync_always {
+                    let conf = d.path().join("server.conf");
+                    std::fs::write(&conf, "jetstream {\n  sync_interval: always\n}\n")
+                        .with_context(|| format!("write {}", conf.display()))?;
+                    extra.extend(["-c".to_string(), path_str(&conf)?]);
+                }
+                dir = Some(d);
+            }
+            let child = spawn(bin, port, &extra, false)?.0;
             let mut s = Server {
                 child,
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                bin: bin.to_path_buf(),
+                extra,
+                _dir: dir,
             };
             match s.wait_ready(Duration::from_secs(10)) {
                 Ok(()) => return Ok(s),
@@ -89,6 +152,45 @@ impl Server {
         }
     }
 
+    /// Stops the server with SIGTERM (waits for it to exit), then starts the
+    /// same binary with the same arguments (same port, same store dir) and
+    /// waits for its "Server is ready" log line. Returns (time from SIGTERM
+    /// to exit, time from spawn to the ready line).
+    pub fn restart(&mut self, timeout: Duration) -> Result<(Duration, Duration)> {
+        let t0 = Instant::now();
+        // SAFETY: plain kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        if rc != 0 {
+            bail!("SIGTERM: {}", std::io::Error::last_os_error());
+        }
+        loop {
+            if self
+                .child
+                .try_wait()
+                .context("poll server process")?
+                .is_some()
+            {
+                break;
+            }
+            if t0.elapsed() > timeout {
+                bail!("server did not exit within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let stopped = t0.elapsed();
+        let t1 = Instant::now();
+        let (child, ready) = spawn(&self.bin, self.addr.port(), &self.extra, true)?;
+        self.child = child;
+        let ready = ready.context("no log pipe")?;
+        match ready.recv_timeout(timeout) {
+            Ok(()) => Ok((stopped, t1.elapsed())),
+            Err(_) => match self.child.try_wait() {
+                Ok(Some(st)) => bail!("restarted server exited ({st}) before {READY_LINE:?}"),
+                _ => bail!("restarted server did not print {READY_LINE:?} within {timeout:?}"),
+            },
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -112,6 +214,67 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn path_str(p: &Path) -> Result<String> {
+    p.to_str()
+        .map(str::to_string)
+        .with_context(|| format!("non-UTF-8 path {}", p.display()))
+}
+
+/// Spawns `bin -a 127.0.0.1 -p <port> <extra>`. With `watch_log`, stdout and
+/// stderr are piped and drained by threads, and the receiver gets one message
+/// when a line containing `READY_LINE` appears; otherwise output is discarded.
+fn spawn(
+    bin: &Path,
+    port: u16,
+    extra: &[String],
+    watch_log: bool,
+) -> Result<(Child, Option<mpsc::Receiver<()>>)> {
+    let out = || {
+        if watch_log {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        }
+    };
+    let mut child = Command::new(bin)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(out())
+        .stderr(out())
+        .spawn()
+        .with_context(|| format!("spawn {}", bin.display()))?;
+    if !watch_log {
+        return Ok((child, None));
+    }
+    let (tx, rx) = mpsc::channel();
+    let pipes: [Option<Box<dyn Read + Send>>; 2] = [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ];
+    for pipe in pipes.into_iter().flatten() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(pipe);
+            let mut line = Vec::new();
+            // Drain until EOF so the server never blocks on a full pipe.
+            while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                if memchr::memmem::find(&line, READY_LINE.as_bytes()).is_some() {
+                    let _ = tx.send(());
+                }
+                line.clear();
+            }
+        });
+    }
+    Ok((child, Some(rx)))
 }
 
 /// CPU time (user + system) of a process in seconds, from /proc/<pid>/stat

@@ -1,6 +1,7 @@
 //! workloads/mod.rs — the catalogue of workloads (what to run, which metrics
 //! each yields) and the dispatch from a workload to its load generator.
 
+pub mod jetstream;
 pub mod latency;
 pub mod publisher;
 pub mod rss;
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::server::Server;
+use crate::server::{Launch, Server};
+use jetstream::Storage;
 
 /// How much work one measurement does.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +32,9 @@ pub struct Config {
     pub requests: u64,
     /// Idle connections opened by the RSS workload.
     pub idle_conns: usize,
+    /// Messages pre-filled into the stream for fetch, replay, restart and
+    /// direct get.
+    pub js_msgs: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +47,29 @@ pub enum Kind {
     ReqReply,
     /// Server RSS growth per idle client connection.
     IdleRss,
+    /// A JetStream workload (server started with `-js -sd <temp dir>`).
+    Js(Js),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Js {
+    /// Acked publishing, `window` PubAcks outstanding (1 = sync);
+    /// `sync_always` adds `jetstream { sync_interval: always }`.
+    Pub {
+        storage: Storage,
+        window: usize,
+        sync_always: bool,
+    },
+    /// Pull consumer fetching the pre-filled stream in batches.
+    Fetch { batch: u64, ack: bool },
+    /// Restart time of a server holding a pre-filled file stream.
+    Restart,
+    /// Direct get by random sequence, `inflight` outstanding.
+    DirectGet { inflight: usize },
+    /// KV put (acked publish to `$KV.b.<key>`).
+    KvPut { window: usize },
+    /// KV get (direct get of a key's last message).
+    KvGet { inflight: usize },
 }
 
 /// One row group of the report: a workload at one payload size.
@@ -65,6 +93,26 @@ impl Spec {
             Kind::PubOnly | Kind::PubSub { .. } => THROUGHPUT,
             Kind::ReqReply => LATENCY,
             Kind::IdleRss => RSS,
+            Kind::Js(Js::Pub { .. } | Js::Fetch { .. }) => THROUGHPUT,
+            Kind::Js(Js::Restart) => RESTART,
+            Kind::Js(Js::DirectGet { .. } | Js::KvPut { .. } | Js::KvGet { .. }) => OPS,
+        }
+    }
+
+    /// How the server for this workload is started.
+    pub fn launch(&self) -> Launch {
+        match self.kind {
+            Kind::Js(js) => Launch {
+                jetstream: true,
+                sync_always: matches!(
+                    js,
+                    Js::Pub {
+                        sync_always: true,
+                        ..
+                    }
+                ),
+            },
+            _ => Launch::default(),
         }
     }
 
@@ -79,6 +127,21 @@ impl Spec {
             }
             Kind::ReqReply => latency::req_reply(server.addr, size, cfg),
             Kind::IdleRss => rss::idle_rss(server, cfg.idle_conns),
+            Kind::Js(js) => {
+                let (addr, n) = (server.addr, cfg.js_msgs);
+                match js {
+                    Js::Pub {
+                        storage, window, ..
+                    } => jetstream::publish(addr, storage, size, window, cfg.limit),
+                    Js::Fetch { batch, ack } => jetstream::fetch(addr, n, size, batch, ack),
+                    Js::Restart => jetstream::restart(server, n, size),
+                    Js::DirectGet { inflight } => {
+                        jetstream::direct_get(addr, n, size, inflight, cfg.limit)
+                    }
+                    Js::KvPut { window } => jetstream::kv_put(addr, size, window, cfg.limit),
+                    Js::KvGet { inflight } => jetstream::kv_get(addr, size, inflight, cfg.limit),
+                }
+            }
         }
     }
 }
@@ -143,6 +206,25 @@ pub const RSS: &[MetricDef] = &[
     },
 ];
 
+pub const OPS: &[MetricDef] = &[MetricDef {
+    key: "ops_per_sec",
+    unit: "ops/s",
+    lower_is_better: false,
+}];
+
+pub const RESTART: &[MetricDef] = &[
+    MetricDef {
+        key: "restart_ms",
+        unit: "ms",
+        lower_is_better: true,
+    },
+    MetricDef {
+        key: "stop_ms",
+        unit: "ms",
+        lower_is_better: true,
+    },
+];
+
 /// Every workload, in report order.
 pub fn catalogue() -> Vec<Spec> {
     let mut v = Vec::new();
@@ -189,7 +271,68 @@ pub fn catalogue() -> Vec<Spec> {
         size: None,
         kind: Kind::IdleRss,
     });
+    js_catalogue(&mut v);
     v
+}
+
+/// The JetStream workloads (ids start with `js-`, so `--only js` picks them).
+fn js_catalogue(v: &mut Vec<Spec>) {
+    let mut js = |workload: &'static str, size: usize, kind: Js| {
+        v.push(Spec {
+            workload,
+            size: Some(size),
+            kind: Kind::Js(kind),
+        })
+    };
+    for (workload, storage, window) in [
+        ("js-pub-sync-file", Storage::File, 1),
+        ("js-pub-sync-mem", Storage::Memory, 1),
+        ("js-pub-async-file", Storage::File, 256),
+        ("js-pub-async-mem", Storage::Memory, 256),
+    ] {
+        for size in [128, 1024] {
+            js(
+                workload,
+                size,
+                Js::Pub {
+                    storage,
+                    window,
+                    sync_always: false,
+                },
+            );
+        }
+    }
+    js(
+        "js-pub-async-file-fsync",
+        128,
+        Js::Pub {
+            storage: Storage::File,
+            window: 256,
+            sync_always: true,
+        },
+    );
+    js(
+        "js-fetch-ack",
+        128,
+        Js::Fetch {
+            batch: 500,
+            ack: true,
+        },
+    );
+    js(
+        "js-replay-noack",
+        128,
+        Js::Fetch {
+            batch: 1000,
+            ack: false,
+        },
+    );
+    js("js-restart", 128, Js::Restart);
+    js("js-direct-get", 128, Js::DirectGet { inflight: 64 });
+    js("js-kv-put-sync", 128, Js::KvPut { window: 1 });
+    js("js-kv-put-16", 128, Js::KvPut { window: 16 });
+    js("js-kv-get-sync", 128, Js::KvGet { inflight: 1 });
+    js("js-kv-get-16", 128, Js::KvGet { inflight: 16 });
 }
 
 /// `--only` filter: comma-separated workload names, ids or id prefixes.
@@ -220,5 +363,20 @@ mod tests {
             .count();
         assert_eq!(n, 2);
         assert_eq!(c.iter().filter(|s| matches(s, "nope")).count(), 0);
+        let js: Vec<_> = c.iter().filter(|s| matches(s, "js")).collect();
+        assert!(js.len() >= 10);
+        assert!(js.iter().all(|s| s.launch().jetstream));
+        assert!(c
+            .iter()
+            .filter(|s| !matches(s, "js"))
+            .all(|s| !s.launch().jetstream));
+        assert_eq!(
+            c.iter()
+                .filter(|s| s.launch().sync_always)
+                .map(Spec::id)
+                .collect::<Vec<_>>(),
+            ["js-pub-async-file-fsync/128B"]
+        );
+        assert_eq!(c.iter().filter(|s| matches(s, "js-pub-sync")).count(), 4);
     }
 }
