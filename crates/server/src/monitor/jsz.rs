@@ -141,6 +141,9 @@ pub struct StreamDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<StreamConfig>,
     pub state: StreamStateOut,
+    /// With `consumers=1`: each consumer's info, as nats-server sends it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consumer_detail: Vec<crate::jetstream::types::ConsumerInfo>,
 }
 
 #[derive(Serialize)]
@@ -300,7 +303,21 @@ pub fn build(state: &ServerState, mut opts: JszOptions) -> Jsz {
                         last_ts: nanos_time(st.last_ts),
                         num_subjects: st.num_subjects,
                         num_deleted: st.num_deleted,
-                        consumer_count: u64::from(st.consumer_count),
+                        consumer_count: s.consumers().len() as u64,
+                    },
+                    consumer_detail: if opts.consumers {
+                        s.consumers()
+                            .iter()
+                            .map(|c| {
+                                let mut info = c.info();
+                                if !opts.config {
+                                    info.config = None;
+                                }
+                                info
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
                     },
                 });
             }
@@ -315,7 +332,7 @@ pub fn build(state: &ServerState, mut opts: JszOptions) -> Jsz {
         config: JsConfig::of(state, js),
         limits: Some(JsLimits::default()),
         streams: streams.len() as u64,
-        consumers: states.iter().map(|s| u64::from(s.consumer_count)).sum(),
+        consumers: streams.iter().map(|s| s.consumers().len() as u64).sum(),
         messages,
         bytes,
         account_details,

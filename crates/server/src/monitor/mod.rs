@@ -10,8 +10,10 @@
 
 pub mod closed;
 pub mod connz;
+pub mod dashboard;
 pub mod health;
 pub mod jsz;
+pub mod metrics;
 pub mod misc;
 pub mod subsz;
 pub mod varz;
@@ -94,6 +96,8 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         .route("/accstatz", get(misc::accstatz))
         .route("/jsz", get(jsz::handle))
         .route("/healthz", get(health::handle))
+        .route("/metrics", get(metrics::handle))
+        .route("/dashboard", get(dashboard::handle))
         .fallback(not_found)
         .with_state(monitor)
 }
