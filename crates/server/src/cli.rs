@@ -126,7 +126,7 @@ pub struct Flags {
     #[arg(long = "auth", value_name = "token")]
     pub auth: Option<String>,
 
-    // --- TLS options (accepted; TLS is not implemented yet) ---
+    // --- TLS options ---
     /// Enable TLS, do not verify clients
     #[arg(long = "tls", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls: Option<bool>,
@@ -340,6 +340,43 @@ impl Flags {
         if let Some(n) = &self.cluster_name {
             opts.cluster_name = Some(n.clone());
         }
+        self.apply_tls(opts)?;
+        Ok(())
+    }
+
+    /// nats-server's `overrideTLS`: any `--tls*` flag replaces the config
+    /// file's `tls {}` with one built from the flags alone; `--tls=false`
+    /// turns TLS off.
+    fn apply_tls(&self, opts: &mut Options) -> Result<(), String> {
+        if self.tls == Some(false) {
+            opts.tls = None;
+            return Ok(());
+        }
+        let given = self.tls.is_some()
+            || self.tlscert.is_some()
+            || self.tlskey.is_some()
+            || self.tlsverify.is_some()
+            || self.tlscacert.is_some();
+        if !given {
+            return Ok(());
+        }
+        let t = crate::options::TlsOptions {
+            cert_file: Some(
+                self.tlscert
+                    .clone()
+                    .ok_or("TLS Server certificate must be present and valid")?,
+            ),
+            key_file: Some(
+                self.tlskey
+                    .clone()
+                    .ok_or("TLS Server private key must be present and valid")?,
+            ),
+            ca_file: self.tlscacert.clone(),
+            verify: self.tlsverify == Some(true),
+            ..Default::default()
+        };
+        crate::tls::server_config(&t)?;
+        opts.tls = Some(t);
         Ok(())
     }
 
@@ -352,10 +389,6 @@ impl Flags {
             (self.syslog == Some(true), "syslog"),
             (self.remote_syslog.is_some(), "remote_syslog"),
             (self.log_size_limit.is_some(), "log_size_limit"),
-            (
-                self.tls == Some(true) || self.tlscert.is_some() || self.tlsverify == Some(true),
-                "tls",
-            ),
             (
                 self.routes.is_some() || self.cluster.is_some() || self.cluster_listen.is_some(),
                 "cluster",

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rnats_conf::{ConfError, Map, Spanned};
 
-use crate::options::Options;
+use crate::options::{Options, TlsOptions, WebsocketOptions};
 
 /// What loading a config file found besides the options themselves.
 #[derive(Debug, Default)]
@@ -20,8 +20,6 @@ pub struct Report {
 
 /// Top-level blocks and keys rnats accepts without acting on them yet.
 const NOT_YET: &[&str] = &[
-    "tls",
-    "websocket",
     "cluster",
     "leafnodes",
     "gateway",
@@ -35,7 +33,6 @@ const NOT_YET: &[&str] = &[
     "https",
     "https_port",
     "server_tags",
-    "allow_non_tls",
     "logfile_size_limit",
     "log_size_limit",
     "syslog",
@@ -159,6 +156,19 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
                     _ => v.as_bool()?,
                 };
             }
+            "tls" => {
+                let t = parse_tls(v, &mut report)?;
+                crate::tls::server_config(&t).map_err(|e| v.invalid(e))?;
+                opts.tls = Some(t);
+            }
+            "allow_non_tls" => opts.allow_non_tls = v.as_bool()?,
+            "websocket" | "ws" => {
+                apply_websocket(v.as_map()?, &mut opts.websocket, &mut report)?;
+                if opts.websocket.enabled() {
+                    crate::websocket::WsServer::new(&opts.websocket)
+                        .map_err(|e| v.invalid(format!("websocket: {e}")))?;
+                }
+            }
             k if NOT_YET.contains(&k) => report.unimplemented.push(format!(
                 "{}: option {key:?} is not implemented yet in rnats and is ignored",
                 entry.key_pos
@@ -198,6 +208,185 @@ fn apply_jetstream(js: &Map, opts: &mut Options, report: &mut Report) -> Result<
     Ok(enabled)
 }
 
+/// A timeout in seconds (integer or float) or a duration string, as
+/// nats-server takes `timeout` in `authorization {}` and `tls {}`.
+fn seconds(v: &Spanned) -> Result<std::time::Duration, ConfError> {
+    Ok(match &v.value {
+        rnats_conf::Value::Int(n) => std::time::Duration::from_secs((*n).max(0) as u64),
+        rnats_conf::Value::Float(f) => std::time::Duration::from_secs_f64(f.max(0.0)),
+        _ => v.as_duration()?,
+    })
+}
+
+/// A `tls {}` block (nats-server's `parseTLS`); unknown fields are errors
+/// there, and so here.
+pub fn parse_tls(v: &Spanned, report: &mut Report) -> Result<TlsOptions, ConfError> {
+    let mut t = TlsOptions::default();
+    for (key, entry) in v.as_map()?.iter() {
+        let v = &entry.value;
+        let file = |what: &str| -> Result<std::path::PathBuf, ConfError> {
+            v.as_str().map(Into::into).map_err(|_| {
+                v.invalid(format!(
+                    "error parsing tls config, expected '{what}' to be filename"
+                ))
+            })
+        };
+        let boolean = |what: &str| -> Result<bool, ConfError> {
+            v.as_bool().map_err(|_| {
+                v.invalid(format!(
+                    "error parsing tls config, expected '{what}' to be a boolean"
+                ))
+            })
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "cert_file" => t.cert_file = Some(file("cert_file")?),
+            "key_file" => t.key_file = Some(file("key_file")?),
+            "ca_file" => t.ca_file = Some(file("ca_file")?),
+            "verify" => t.verify = boolean("verify")?,
+            "verify_and_map" => {
+                let b = boolean("verify_and_map")?;
+                if b {
+                    t.verify = true;
+                }
+                t.map = b;
+            }
+            "verify_cert_and_check_known_urls" => {
+                return Err(
+                    v.invalid("verify_cert_and_check_known_urls not supported in this context")
+                )
+            }
+            "timeout" => {
+                t.timeout = seconds(v)
+                    .map_err(|e| v.invalid(format!("error parsing tls config, 'timeout' {e}")))?
+            }
+            "handshake_first" | "first" | "immediate" => match &v.value {
+                rnats_conf::Value::Bool(b) => t.handshake_first = *b,
+                rnats_conf::Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                    "true" | "on" => t.handshake_first = true,
+                    "false" | "off" => t.handshake_first = false,
+                    "auto" | "auto_fallback" => {
+                        t.handshake_first = true;
+                        t.handshake_first_fallback = Some(std::time::Duration::from_millis(50));
+                    }
+                    _ => match rnats_conf::parse_duration(s) {
+                        Ok(d) => {
+                            t.handshake_first = true;
+                            t.handshake_first_fallback = Some(d);
+                        }
+                        Err(_) => {
+                            return Err(v.invalid(format!("field {key:?}'s value {s:?} is invalid")))
+                        }
+                    },
+                },
+                other => {
+                    return Err(v.invalid(format!(
+                        "field {key:?} should be a boolean or a string, got {}",
+                        other.kind()
+                    )))
+                }
+            },
+            "min_version" => match v.as_str()? {
+                "1.2" | "TLS12" | "tls12" => t.tls13_only = false,
+                "1.3" | "TLS13" | "tls13" => t.tls13_only = true,
+                "1.0" | "1.1" | "TLS10" | "TLS11" => {
+                    return Err(v.invalid(format!(
+                        "error parsing tls config: unsupported TLS version: {}",
+                        v.as_str()?
+                    )))
+                }
+                other => {
+                    return Err(v.invalid(format!(
+                        "error parsing tls config: unknown version: {other}"
+                    )))
+                }
+            },
+            "insecure"
+            | "allow_insecure_cipher_suites"
+            | "cipher_suites"
+            | "curve_preferences"
+            | "connection_rate_limit"
+            | "pinned_certs"
+            | "cert_store"
+            | "cert_match_by"
+            | "cert_match"
+            | "ca_certs_match"
+            | "cert_match_skip_invalid"
+            | "ocsp_peer"
+            | "certs"
+            | "certificates" => report.unimplemented.push(format!(
+                "{}: tls option {key:?} is not implemented yet in rnats and is ignored",
+                entry.key_pos
+            )),
+            _ => return Err(v.invalid(format!("error parsing tls config, unknown field {key:?}"))),
+        }
+    }
+    if t.map {
+        report.unimplemented.push(format!(
+            "{}: tls \"verify_and_map\": client certificates are verified but not mapped to users yet",
+            v.pos
+        ));
+    }
+    Ok(t)
+}
+
+/// The `websocket {}` block (nats-server's `parseWebsocket`).
+fn apply_websocket(
+    m: &Map,
+    ws: &mut WebsocketOptions,
+    report: &mut Report,
+) -> Result<(), ConfError> {
+    for (key, entry) in m.iter() {
+        let v = &entry.value;
+        match key.to_ascii_lowercase().as_str() {
+            "listen" => {
+                let (h, p) = host_port(v)?;
+                if let Some(h) = h {
+                    ws.host = Some(h);
+                }
+                if let Some((p, r)) = p {
+                    ws.port = p;
+                    ws.random_port = r;
+                }
+            }
+            "port" => (ws.port, ws.random_port) = port(v)?,
+            "host" | "net" => ws.host = Some(v.as_str()?.to_string()),
+            "advertise" => ws.advertise = Some(v.as_str()?.to_string()),
+            "no_tls" => ws.no_tls = v.as_bool()?,
+            "tls" => ws.tls = Some(parse_tls(v, report)?),
+            "same_origin" => ws.same_origin = v.as_bool()?,
+            "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins"
+            | "origin" => {
+                ws.allowed_origins = match &v.value {
+                    rnats_conf::Value::String(s) => vec![s.clone()],
+                    _ => v
+                        .as_array()?
+                        .iter()
+                        .map(|o| o.as_str().map(str::to_string))
+                        .collect::<Result<_, _>>()?,
+                }
+            }
+            "handshake_timeout" => {
+                ws.handshake_timeout = match &v.value {
+                    rnats_conf::Value::Int(n) => std::time::Duration::from_secs((*n).max(0) as u64),
+                    rnats_conf::Value::String(_) => v.as_duration()?,
+                    other => {
+                        return Err(v.invalid(format!(
+                            "error parsing handshake timeout: unsupported type {}",
+                            other.kind()
+                        )))
+                    }
+                }
+            }
+            "compress" | "compression" => ws.compression = v.as_bool()?,
+            _ => report.unimplemented.push(format!(
+                "{}: websocket option {key:?} is not implemented yet in rnats and is ignored",
+                entry.key_pos
+            )),
+        }
+    }
+    Ok(())
+}
+
 fn apply_authorization(
     auth: &Map,
     opts: &mut Options,
@@ -210,12 +399,8 @@ fn apply_authorization(
             "pass" | "password" => opts.auth.password = Some(v.as_str()?.to_string()),
             "token" => opts.auth.token = Some(v.as_str()?.to_string()),
             "timeout" => {
-                // nats-server takes a number of seconds (float) or a duration string.
-                opts.auth_timeout = match &v.value {
-                    rnats_conf::Value::Int(n) => std::time::Duration::from_secs((*n).max(0) as u64),
-                    rnats_conf::Value::Float(f) => std::time::Duration::from_secs_f64(f.max(0.0)),
-                    _ => v.as_duration()?,
-                }
+                opts.auth_timeout = seconds(v)?;
+                opts.auth_timeout_set = true;
             }
             "users" => {
                 for u in v.as_array()? {

@@ -20,6 +20,8 @@ pub mod server;
 pub mod signals;
 pub mod stats;
 pub mod subscription;
+pub mod tls;
+pub mod websocket;
 
 /// The nats-server version whose behaviour we match; clients gate features on it.
 pub const NATS_COMPAT_VERSION: &str = "2.15.0";

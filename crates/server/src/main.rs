@@ -117,6 +117,13 @@ fn load_options(flags: &cli::Flags) -> Result<(Options, config::Report), String>
         report = config::load(path, &mut opts).map_err(|e| e.to_string())?;
     }
     flags.apply(&mut opts)?;
+    if let Some(t) = &opts.tls {
+        // nats-server: without an explicit auth timeout, TLS gets its
+        // handshake time plus a second.
+        if !opts.auth_timeout_set {
+            opts.auth_timeout = t.timeout + std::time::Duration::from_secs(1);
+        }
+    }
     Ok((opts, report))
 }
 
@@ -148,14 +155,53 @@ async fn run(opts: Options, loader: Arc<Loader>) {
         Err(e) => logging::fatal(format!("Error reading the listen address: {e}")),
     };
     let host = state.opts().host.clone();
+    let websocket = match (&state.websocket, server.ws_local_addr()) {
+        (Some(ws), Some(addr)) => {
+            tracing::info!(
+                "Listening for websocket clients on {}://{}:{}",
+                ws.scheme(),
+                ws.host,
+                addr.port()
+            );
+            if ws.tls.is_none() {
+                tracing::warn!("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+            }
+            Some((ws.scheme(), ws.host.clone(), addr.port()))
+        }
+        _ => None,
+    };
     tracing::info!(
         "Listening for client connections on {}",
         join_host_port(&host, local.port())
     );
+    if let Some(tls) = &state.client_tls {
+        let first_only = tls.opts.handshake_first && tls.opts.handshake_first_fallback.is_none();
+        if state.opts().allow_non_tls && !first_only {
+            tracing::info!("TLS available for client connections");
+        } else {
+            tracing::info!("TLS required for client connections");
+        }
+        if first_only {
+            tracing::warn!(
+                "Clients that are not using \"TLS Handshake First\" option will fail to connect"
+            );
+        }
+    }
     let monitor_port = rnats_server::monitor::start(&state).await;
     let monitoring = monitor_port.map(|p| (state.opts().http_host.clone(), p));
-    let ports_file =
-        ports_dir.map(|d| write_ports_file(&d, &host, local.port(), monitoring.as_ref()));
+    let nats_scheme = if state.client_tls.is_some() && !state.opts().allow_non_tls {
+        "tls"
+    } else {
+        "nats"
+    };
+    let ports_file = ports_dir.map(|d| {
+        write_ports_file(
+            &d,
+            (nats_scheme, &host, local.port()),
+            monitoring.as_ref(),
+            websocket.as_ref(),
+        )
+    });
     if let Some(p) = &pid_file {
         if let Err(e) = std::fs::write(p, std::process::id().to_string()) {
             logging::fatal(format!("Could not write pidfile: {e}"));
@@ -232,9 +278,9 @@ fn join_host_port(host: &str, port: u16) -> String {
 /// `<dir>/<argv0 basename>_<pid>.ports` with the URLs clients can use.
 fn write_ports_file(
     dir: &Path,
-    host: &str,
-    port: u16,
+    (scheme, host, port): (&str, &str, u16),
     monitoring: Option<&(String, u16)>,
+    websocket: Option<&(&str, String, u16)>,
 ) -> Option<PathBuf> {
     let exe = std::env::args()
         .next()
@@ -250,11 +296,18 @@ fn write_ports_file(
             h.into()
         }
     };
-    let mut body =
-        serde_json::json!({ "nats": [format!("nats://{}", join_host_port(&local(host), port))] });
+    let mut body = serde_json::json!({
+        "nats": [format!("{scheme}://{}", join_host_port(&local(host), port))]
+    });
     if let Some((mhost, mport)) = monitoring {
         body["monitoring"] =
             serde_json::json!([format!("http://{}", join_host_port(&local(mhost), *mport))]);
+    }
+    if let Some((wscheme, whost, wport)) = websocket {
+        body["websocket"] = serde_json::json!([format!(
+            "{wscheme}://{}",
+            join_host_port(&local(whost), *wport)
+        )]);
     }
     match std::fs::write(&path, body.to_string()) {
         Ok(()) => Some(path),

@@ -64,6 +64,75 @@ pub struct Options {
     pub cluster_name: Option<String>,
     pub cluster_listen: Option<String>,
     pub routes: Vec<String>,
+    /// The `tls {}` block (or the `--tls*` flags): TLS on the client port.
+    pub tls: Option<TlsOptions>,
+    /// `allow_non_tls`: with TLS configured, plaintext clients are accepted too.
+    pub allow_non_tls: bool,
+    /// `auth_timeout` came from the config file (otherwise, with TLS, it is
+    /// the TLS timeout plus one second, as in nats-server).
+    pub auth_timeout_set: bool,
+    pub websocket: WebsocketOptions,
+}
+
+/// A `tls {}` block, as nats-server reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsOptions {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    /// Require and verify client certificates.
+    pub verify: bool,
+    /// `verify_and_map`: verify, then map the certificate to a user (rnats
+    /// verifies but cannot map identities yet).
+    pub map: bool,
+    /// Handshake deadline (nats-server's default: 2 seconds).
+    pub timeout: Duration,
+    /// `handshake_first`: TLS before the INFO.
+    pub handshake_first: bool,
+    /// `handshake_first: auto` or a duration: fall back to INFO-first when
+    /// the client says nothing for this long.
+    pub handshake_first_fallback: Option<Duration>,
+    /// `min_version: "1.3"`: TLS 1.3 only (TLS 1.2 is the floor anyway).
+    pub tls13_only: bool,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            cert_file: None,
+            key_file: None,
+            ca_file: None,
+            verify: false,
+            map: false,
+            timeout: Duration::from_secs(2),
+            handshake_first: false,
+            handshake_first_fallback: None,
+            tls13_only: false,
+        }
+    }
+}
+
+/// The `websocket {}` block.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WebsocketOptions {
+    pub host: Option<String>,
+    /// 0: no websocket listener.
+    pub port: u16,
+    pub random_port: bool,
+    pub no_tls: bool,
+    pub tls: Option<TlsOptions>,
+    pub same_origin: bool,
+    pub allowed_origins: Vec<String>,
+    pub compression: bool,
+    /// Zero: no deadline.
+    pub handshake_timeout: Duration,
+    pub advertise: Option<String>,
+}
+
+impl WebsocketOptions {
+    pub fn enabled(&self) -> bool {
+        self.port != 0 || self.random_port
+    }
 }
 
 impl Default for Options {
@@ -106,6 +175,10 @@ impl Default for Options {
             cluster_name: None,
             cluster_listen: None,
             routes: Vec::new(),
+            tls: None,
+            allow_non_tls: false,
+            auth_timeout_set: false,
+            websocket: WebsocketOptions::default(),
         }
     }
 }

@@ -52,6 +52,10 @@ pub struct ServerState {
     pub config_load_time: Mutex<chrono::DateTime<chrono::Utc>>,
     /// Recently closed clients, for `/connz?state=closed`.
     pub closed: crate::monitor::closed::ClosedRing,
+    /// TLS on the client port (built at startup; not reloaded).
+    pub client_tls: Option<Arc<crate::tls::TlsServer>>,
+    /// The WebSocket listener's settings, when it is enabled.
+    pub websocket: Option<Arc<crate::websocket::WsServer>>,
 }
 
 impl ServerState {
@@ -248,14 +252,33 @@ pub trait InterestWatcher: Send + Sync {
 pub struct Server {
     state: Arc<ServerState>,
     listener: TcpListener,
+    ws_listener: Option<TcpListener>,
 }
 
 impl Server {
     /// Binds the client port and prepares the shared state.
     pub async fn bind(opts: Options) -> std::io::Result<Server> {
         let port = if opts.random_port { 0 } else { opts.port };
+        let client_tls = match &opts.tls {
+            Some(t) => Some(Arc::new(
+                crate::tls::server_config(t).map_err(std::io::Error::other)?,
+            )),
+            None => None,
+        };
+        let websocket = crate::websocket::configure(&opts)
+            .map_err(std::io::Error::other)?
+            .map(Arc::new);
         let listener = TcpListener::bind((opts.host.as_str(), port)).await?;
         let local = listener.local_addr()?;
+        let ws_listener = match &websocket {
+            Some(ws) => {
+                let wo = &opts.websocket;
+                let port = if wo.random_port { 0 } else { wo.port };
+                Some(TcpListener::bind((ws.host.as_str(), port)).await?)
+            }
+            None => None,
+        };
+        let tls_on = client_tls.is_some();
         let server_id = nkeys::KeyPair::new_server().public_key();
         let server_name = opts
             .server_name
@@ -271,6 +294,9 @@ impl Server {
             port: local.port(),
             headers: true,
             auth_required: opts.auth.required(),
+            tls_required: tls_on && !opts.allow_non_tls,
+            tls_available: tls_on && opts.allow_non_tls,
+            tls_verify: client_tls.as_ref().is_some_and(|t| t.opts.verify),
             max_payload: opts.max_payload,
             api_lvl: 5,
             jetstream: opts.jetstream,
@@ -282,6 +308,8 @@ impl Server {
             started_wall,
             config_load_time: Mutex::new(started_wall),
             closed: crate::monitor::closed::ClosedRing::default(),
+            client_tls,
+            websocket,
             server_id,
             server_name,
             info: ArcSwap::from_pointee(info),
@@ -303,7 +331,11 @@ impl Server {
             opts: ArcSwap::from_pointee(opts),
             opts_generation: AtomicU64::new(0),
         });
-        Ok(Server { state, listener })
+        Ok(Server {
+            state,
+            listener,
+            ws_listener,
+        })
     }
 
     pub fn state(&self) -> Arc<ServerState> {
@@ -314,9 +346,18 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The WebSocket listener's address, when there is one.
+    pub fn ws_local_addr(&self) -> Option<SocketAddr> {
+        self.ws_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Accepts clients until told to stop accepting.
     pub async fn run(self) {
-        let Server { state, listener } = self;
+        let Server {
+            state,
+            listener,
+            ws_listener,
+        } = self;
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -327,9 +368,26 @@ impl Server {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 },
+                accepted = accept_ws(ws_listener.as_ref()) => match accepted {
+                    Ok((stream, addr)) => {
+                        tokio::spawn(crate::websocket::serve(state.clone(), stream, addr));
+                    }
+                    Err(e) => {
+                        tracing::error!("Error accepting websocket connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
                 _ = state.stop_accepting.notified() => break,
             }
         }
+    }
+}
+
+/// Accepts on the WebSocket listener, or waits forever without one.
+async fn accept_ws(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }
 

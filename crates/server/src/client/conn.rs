@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use rnats_proto::{encode, ClientOp, ConnectOptions, ParseError, Parser};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::writer::{self, WriterConfig};
@@ -26,12 +26,128 @@ const MAX_READ: usize = 64 * 1024;
 
 /// Runs one client connection to completion.
 pub async fn serve(state: Arc<ServerState>, stream: TcpStream, addr: SocketAddr) {
-    let cid = state.next_cid();
-    let opts = state.opts();
-    let client = Arc::new(ClientShared::new(cid, addr, opts.max_pending));
+    if let Some(tls) = state.client_tls.clone() {
+        return serve_tls(state, stream, addr, tls).await;
+    }
+    // Plain TCP, the hot path: the socket's own halves, no lock between them.
+    let client = new_client(&state, addr);
     let (rd, wr) = stream.into_split();
     client.out.send_now(&state.info_line(&client));
+    run(state, client, rd, wr).await;
+}
 
+/// A new client's shared state, with the next connection id.
+pub fn new_client(state: &ServerState, addr: SocketAddr) -> Arc<ClientShared> {
+    let cid = state.next_cid();
+    Arc::new(ClientShared::new(cid, addr, state.opts().max_pending))
+}
+
+/// Runs a connection over any byte stream (a WebSocket's decoded frames):
+/// queues the INFO and splits the stream between the reader and the writer.
+pub async fn serve_stream<S>(state: Arc<ServerState>, client: Arc<ClientShared>, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    client.out.send_now(&state.info_line(&client));
+    let (rd, wr) = tokio::io::split(stream);
+    run(state, client, rd, wr).await;
+}
+
+/// The client port with TLS: INFO in plaintext, then the handshake (or the
+/// handshake first with `handshake_first`), as nats-server does.
+async fn serve_tls(
+    state: Arc<ServerState>,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    tls: Arc<crate::tls::TlsServer>,
+) {
+    let client = new_client(&state, addr);
+    let opts = state.opts();
+    let mut tls_first = tls.opts.handshake_first;
+    if let Some(delay) = tls.opts.handshake_first_fallback.filter(|_| tls_first) {
+        // `handshake_first: auto`: a client that says nothing for a moment
+        // is waiting for the INFO.
+        let mut b = [0u8; 1];
+        let spoke = matches!(
+            tokio::time::timeout(delay, stream.peek(&mut b)).await,
+            Ok(Ok(n)) if n > 0
+        );
+        tls_first = spoke;
+    }
+    if !tls_first {
+        let info = state.info_line(&client);
+        let sent = tokio::time::timeout(opts.write_deadline, stream.write_all(&info)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+    }
+    tracing::debug!(
+        "{} - Starting TLS client connection handshake",
+        client.log_prefix()
+    );
+    let started = tokio::time::Instant::now();
+    let handshake_failed = |what: &str| {
+        tracing::debug!("{} - {what}", client.log_prefix());
+        tracing::debug!(
+            "{} - Client connection closed: TLS Handshake Failure",
+            client.log_prefix()
+        );
+    };
+    // A TLS ClientHello starts with 0x16. Look before handing the socket to
+    // rustls: a plaintext client is closed without a TLS alert (as Go's
+    // crypto/tls does), or served in plaintext under `allow_non_tls`.
+    let mut b = [0u8; 1];
+    match tokio::time::timeout(tls.opts.timeout, stream.peek(&mut b)).await {
+        Err(_) => return handshake_failed("TLS handshake timeout"),
+        Ok(Ok(1)) if b[0] == 0x16 => {}
+        Ok(Ok(1)) if opts.allow_non_tls && !tls_first => {
+            let (rd, wr) = stream.into_split();
+            run(state, client, rd, wr).await;
+            return;
+        }
+        Ok(Ok(1)) => {
+            return handshake_failed(
+                "TLS handshake error: tls: first record does not look like a TLS handshake",
+            )
+        }
+        Ok(_) => return handshake_failed("TLS handshake error: EOF"),
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    let left = tls.opts.timeout.saturating_sub(started.elapsed());
+    let tls_stream = match tokio::time::timeout(left, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            if crate::tls::is_probe_error(&e) {
+                tracing::debug!("{} - TLS handshake error: {e}", client.log_prefix());
+            } else {
+                tracing::error!("{} - TLS handshake error: {e}", client.log_prefix());
+            }
+            tracing::debug!(
+                "{} - Client connection closed: TLS Handshake Failure",
+                client.log_prefix()
+            );
+            return;
+        }
+        Err(_) => return handshake_failed("TLS handshake timeout"),
+    };
+    if tls_first {
+        let mut info = state.client_info(&client);
+        info.tls_required = true;
+        client.out.send_now(&info.to_line());
+    }
+    let (rd, wr) = tokio::io::split(tls_stream);
+    run(state, client, rd, crate::tls::FlushingWriter::new(wr)).await;
+}
+
+/// Registers the client, runs its writer and reads until the connection
+/// ends, then cleans up. The INFO must already be sent or queued.
+async fn run<R, W>(state: Arc<ServerState>, client: Arc<ClientShared>, rd: R, wr: W)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let cid = client.cid;
+    let opts = state.opts();
     let over_limit = {
         let mut clients = state.clients.lock();
         let over = clients.len() >= opts.max_connections;
@@ -111,7 +227,7 @@ impl Conn {
         }
     }
 
-    async fn read_loop(&mut self, mut rd: tokio::net::tcp::OwnedReadHalf) -> CloseReason {
+    async fn read_loop<R: AsyncRead + Unpin>(&mut self, mut rd: R) -> CloseReason {
         let mut buf = BytesMut::with_capacity(MIN_READ);
         let mut read_size = MIN_READ;
         loop {
