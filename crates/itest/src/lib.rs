@@ -617,3 +617,34 @@ pub fn start_jetstream(store_dir: &std::path::Path, extra: &[&str]) -> Server {
     args.extend_from_slice(extra);
     Server::start(&args)
 }
+
+/// A JetStream server with its own temporary store directory (kept alive by
+/// the returned guard).
+pub fn js_server() -> (Server, tempfile::TempDir) {
+    let store = tempfile::tempdir().expect("temp store dir");
+    let server = start_jetstream(store.path(), &[]);
+    (server, store)
+}
+
+/// A JetStream context on a fresh connection to `server`.
+pub async fn js_context(server: &Server) -> async_nats::jetstream::Context {
+    async_nats::jetstream::new(connect(server).await)
+}
+
+/// A memory stream configuration with `subjects`.
+pub fn mem_config(name: &str, subjects: &[&str]) -> async_nats::jetstream::stream::Config {
+    async_nats::jetstream::stream::Config {
+        name: name.to_string(),
+        subjects: subjects.iter().map(|s| s.to_string()).collect(),
+        storage: async_nats::jetstream::stream::StorageType::Memory,
+        ..Default::default()
+    }
+}
+
+/// A file stream configuration with `subjects`.
+pub fn file_config(name: &str, subjects: &[&str]) -> async_nats::jetstream::stream::Config {
+    async_nats::jetstream::stream::Config {
+        storage: async_nats::jetstream::stream::StorageType::File,
+        ..mem_config(name, subjects)
+    }
+}

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rnats_itest::{start_jetstream, Server};
+use rnats_itest::{js_server, Server};
 use serde_json::Value;
 
 /// Path of the built `rnats` binary (env `RNATS_CLI_BIN` overrides).
@@ -25,12 +25,6 @@ fn cli_bin() -> PathBuf {
         p.display()
     );
     p
-}
-
-fn js_server() -> (Server, tempfile::TempDir) {
-    let store = tempfile::tempdir().expect("temp store dir");
-    let server = start_jetstream(store.path(), &[]);
-    (server, store)
 }
 
 struct Run {

@@ -23,37 +23,11 @@ use async_nats::jetstream::{
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use rnats_itest::{connect, start_jetstream, within, Server};
+use rnats_itest::{
+    connect, file_config, js_context, js_server, mem_config, start_jetstream, within,
+};
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// A JetStream server with its own temporary store directory (kept alive by
-/// the returned guard).
-fn js_server() -> (Server, tempfile::TempDir) {
-    let store = tempfile::tempdir().expect("temp store dir");
-    let server = start_jetstream(store.path(), &[]);
-    (server, store)
-}
-
-async fn js_context(server: &Server) -> jetstream::Context {
-    jetstream::new(connect(server).await)
-}
-
-fn mem_config(name: &str, subjects: &[&str]) -> Config {
-    Config {
-        name: name.to_string(),
-        subjects: subjects.iter().map(|s| s.to_string()).collect(),
-        storage: StorageType::Memory,
-        ..Default::default()
-    }
-}
-
-fn file_config(name: &str, subjects: &[&str]) -> Config {
-    Config {
-        storage: StorageType::File,
-        ..mem_config(name, subjects)
-    }
-}
 
 /// The text of the error that caused `err` (the server's JetStream error).
 fn source_text(err: &dyn std::error::Error) -> String {

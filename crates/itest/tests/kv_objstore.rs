@@ -19,22 +19,12 @@ use async_nats::jetstream::{
 };
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use rnats_itest::{connect, start_jetstream, within, Server};
+use rnats_itest::{connect, js_context, js_server, start_jetstream, within};
 use tokio::io::AsyncReadExt;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const NS: i64 = 1_000_000_000;
 const CHUNK: usize = 128 * 1024;
-
-fn js_server() -> (Server, tempfile::TempDir) {
-    let store = tempfile::tempdir().expect("temp store dir");
-    let server = start_jetstream(store.path(), &[]);
-    (server, store)
-}
-
-async fn js_context(server: &Server) -> jetstream::Context {
-    jetstream::new(connect(server).await)
-}
 
 /// Every message in `err`'s source chain, joined with " / ".
 fn chain_text(err: &dyn std::error::Error) -> String {
