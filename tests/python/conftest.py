@@ -20,6 +20,8 @@ from typing import Callable, Optional, Sequence
 
 import pytest
 
+from helpers import close_all, connect
+
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "Server is ready"
 READY_TIMEOUT = 10.0
@@ -331,3 +333,23 @@ def raw_conn() -> Callable[..., RawConn]:
     yield _open
     for c in conns:
         c.close()
+
+
+# JetStream suites share these (a module may define its own instead).
+@pytest.fixture
+def js_server(start_server, tmp_path):
+    """A server under test with JetStream on and its own store directory."""
+    store = tmp_path / "jsstore"
+    store.mkdir()
+    srv = start_server("-js", "-sd", str(store))
+    srv.store_dir = store  # type: ignore[attr-defined]
+    return srv
+
+
+@pytest.fixture
+async def nc(js_server):
+    conn = await connect(js_server.url)
+    try:
+        yield conn
+    finally:
+        await close_all(conn)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+import json
+from typing import Any, Callable
 
 import nats
 
@@ -55,3 +56,15 @@ async def sync(nc, timeout: float = 5.0) -> None:
     """
     await nc._flush_pending(force_flush=True)
     await nc.flush(timeout=timeout)
+
+
+async def api_req(nc, subject: str, body: Any = None, timeout: float = 5.0) -> dict:
+    """A raw JetStream API request; returns the decoded JSON reply."""
+    if body is None:
+        data = b""
+    elif isinstance(body, (bytes, bytearray)):
+        data = bytes(body)
+    else:
+        data = json.dumps(body).encode()
+    msg = await nc.request(subject, data, timeout=timeout)
+    return json.loads(msg.data)

@@ -29,7 +29,7 @@ from nats.js.errors import (
     ServiceUnavailableError,
 )
 
-from helpers import close_all, connect
+from helpers import api_req, close_all, connect
 
 # --------------------------------------------------------------------------
 # helpers
@@ -44,37 +44,6 @@ def mem_size(subject: str, payload: bytes, hdr: bytes = b"") -> int:
 
 def file_size(subject: str, payload: bytes, hdr: bytes = b"") -> int:
     return len(subject) + len(hdr) + len(payload) + 30 + (4 if hdr else 0)
-
-
-@pytest.fixture
-def js_server(start_server, tmp_path):
-    """A server under test with JetStream on and its own store directory."""
-    store = tmp_path / "jsstore"
-    store.mkdir()
-    srv = start_server("-js", "-sd", str(store))
-    srv.store_dir = store  # type: ignore[attr-defined]
-    return srv
-
-
-@pytest.fixture
-async def nc(js_server):
-    conn = await connect(js_server.url)
-    try:
-        yield conn
-    finally:
-        await close_all(conn)
-
-
-async def api_req(nc, subject: str, body: Any = None, timeout: float = 5.0) -> dict:
-    """A raw JetStream API request; returns the decoded JSON reply."""
-    if body is None:
-        data = b""
-    elif isinstance(body, (bytes, bytearray)):
-        data = bytes(body)
-    else:
-        data = json.dumps(body).encode()
-    msg = await nc.request(subject, data, timeout=timeout)
-    return json.loads(msg.data)
 
 
 async def create(nc, name: str, **cfg) -> dict:

@@ -313,7 +313,8 @@ async def test_seed_request_reply_through_stream(js_server, tmp_path):
             await asyncio.sleep(0.05)
 
         lines = await run_seed("requester.py", js_server, tmp_path)
-        assert lines[0].startswith("Published request with reply subject in headers: _INBOX.")
+        # (Intermittent in full-suite runs: keep the whole output in the message.)
+        assert lines and lines[0].startswith("Published request with reply subject in headers: _INBOX."), lines
         expected = f"Response from {consumer} : HELLO, CONSUMERS!"
         assert lines[1:] == [
             f"Received response: {expected}",
