@@ -24,12 +24,6 @@ const NOT_YET: &[&str] = &[
     "leafnodes",
     "gateway",
     "mqtt",
-    "accounts",
-    "operator",
-    "operators",
-    "resolver",
-    "resolver_preload",
-    "system_account",
     "https",
     "https_port",
     "server_tags",
@@ -40,8 +34,6 @@ const NOT_YET: &[&str] = &[
     "connect_error_reports",
     "reconnect_error_reports",
     "max_traced_msg_len",
-    "trusted",
-    "trusted_keys",
     "mappings",
     "no_sys_acc",
     "disable_sublist_cache",
@@ -146,6 +138,36 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
             "pid_file" | "pidfile" => opts.pid_file = Some(v.as_str()?.into()),
             "ports_file_dir" => opts.ports_file_dir = Some(v.as_str()?.into()),
             "no_auth_user" => opts.no_auth_user = Some(v.as_str()?.to_string()),
+            "accounts" => {
+                opts.accounts = crate::account::config::parse_accounts(v)?;
+                for a in &opts.accounts {
+                    for (u, p) in &a.users {
+                        opts.auth.users.push((u.clone(), p.clone()));
+                        opts.auth.user_accounts.insert(u.clone(), a.name.clone());
+                    }
+                }
+            }
+            "system_account" | "system" => opts.system_account = Some(v.as_str()?.to_string()),
+            "operator" | "operators" | "root" | "roots" | "root_operators" | "root_operator" => {
+                let base = opts
+                    .config_file
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf);
+                crate::jwt::config::parse_operator(v, base.as_deref(), &mut opts.operator)?
+            }
+            "trusted" | "trusted_keys" => {
+                crate::jwt::config::parse_trusted_keys(v, &mut opts.operator)?
+            }
+            "resolver" | "account_resolver" | "accounts_resolver" => {
+                let base = opts
+                    .config_file
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf);
+                crate::jwt::config::parse_resolver(v, base.as_deref(), &mut opts.operator)?
+            }
+            "resolver_preload" => crate::jwt::config::parse_preload(v, &mut opts.operator)?,
             "authorization" => apply_authorization(v.as_map()?, opts, &mut report)?,
             "jetstream" => {
                 opts.jetstream = match &v.value {

@@ -7,10 +7,12 @@
 //! with one write per batch. `server` owns the listener, the connection
 //! registry, lame-duck mode and shutdown.
 
+pub mod account;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod jetstream;
+pub mod jwt;
 pub mod logging;
 pub mod monitor;
 pub mod options;

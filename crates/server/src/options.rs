@@ -12,6 +12,8 @@ pub struct SimpleAuth {
     pub password: Option<String>,
     pub token: Option<String>,
     pub users: Vec<(String, String)>,
+    /// The account of each user defined inside `accounts { ... }`.
+    pub user_accounts: std::collections::BTreeMap<String, String>,
 }
 
 impl SimpleAuth {
@@ -44,6 +46,12 @@ pub struct Options {
     pub lame_duck_grace_period: Duration,
     pub auth: SimpleAuth,
     pub no_auth_user: Option<String>,
+    /// `accounts { ... }` as configured.
+    pub accounts: Vec<crate::account::AccountConfig>,
+    /// `system_account` (default `$SYS`).
+    pub system_account: Option<String>,
+    /// Operator mode (JWT authentication): operators, resolver, preloads.
+    pub operator: crate::jwt::config::OperatorConfig,
     pub debug: bool,
     pub trace: bool,
     pub logtime: bool,
@@ -158,6 +166,9 @@ impl Default for Options {
             lame_duck_grace_period: Duration::from_secs(10),
             auth: SimpleAuth::default(),
             no_auth_user: None,
+            accounts: Vec::new(),
+            system_account: None,
+            operator: Default::default(),
             debug: false,
             trace: false,
             logtime: true,

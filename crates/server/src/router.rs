@@ -11,6 +11,7 @@ use ahash::AHashMap;
 use rnats_proto::encode;
 use rnats_subject::MatchResult;
 
+use crate::account::Account;
 use crate::client::{ClientShared, Push};
 use crate::server::ServerState;
 use crate::stats::LocalCounts;
@@ -48,8 +49,8 @@ impl Default for MatchCache {
 }
 
 impl MatchCache {
-    pub fn lookup(&mut self, state: &ServerState, subject: &[u8]) -> Arc<MatchResult<SubRef>> {
-        let generation = state.sublist_generation();
+    pub fn lookup(&mut self, account: &Account, subject: &[u8]) -> Arc<MatchResult<SubRef>> {
+        let generation = account.generation();
         if generation != self.generation {
             self.entries.clear();
             self.generation = generation;
@@ -57,7 +58,7 @@ impl MatchCache {
         if let Some(r) = self.entries.get(subject) {
             return r.clone();
         }
-        let r = Arc::new(state.sublist.read().matches(subject));
+        let r = Arc::new(account.matches(subject));
         if self.entries.len() >= CACHE_MAX {
             self.entries.clear();
         }
@@ -93,15 +94,17 @@ impl Batch {
     }
 }
 
-/// Delivers `msg` to all interest; returns whether anyone got it.
+/// Delivers `msg` to all interest in `account`; returns whether anyone got it.
+/// `cache` must only ever be used with this one account.
 pub fn route(
     state: &ServerState,
+    account: &Account,
     cache: &mut MatchCache,
     publisher: &ClientShared,
     msg: &Message<'_>,
     batch: &mut Batch,
 ) -> bool {
-    let result = cache.lookup(state, msg.route.unwrap_or(msg.subject));
+    let result = cache.lookup(account, msg.route.unwrap_or(msg.subject));
     if result.is_empty() {
         return false;
     }
@@ -178,13 +181,13 @@ fn deliver(state: &ServerState, sub: &SubRef, msg: &Message<'_>, batch: &mut Bat
 /// The `503` status nats-server sends to a requester when nobody is listening:
 /// delivered on the requester's own subscription matching the reply subject.
 pub fn no_responders(
-    state: &ServerState,
+    account: &Account,
     publisher: &Arc<ClientShared>,
     subject: &[u8],
     reply: &[u8],
     batch: &mut Batch,
 ) {
-    let result = state.sublist.read().matches(reply);
+    let result = account.matches(reply);
     let Some(sub) = result.psubs.iter().find(|s| s.client.cid == publisher.cid) else {
         return;
     };

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 use rnats_proto::ServerInfo;
-use rnats_subject::{Sublist, SublistError};
+use rnats_subject::SublistError;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
+use crate::account::{Account, Accounts};
 use crate::client::{conn, ClientShared, CloseReason};
 use crate::options::Options;
 use crate::router::{self, Batch, MatchCache, Message};
@@ -29,9 +30,12 @@ pub struct ServerState {
     pub server_name: String,
     /// The INFO sent to clients, without the per-client fields.
     info: ArcSwap<ServerInfo>,
-    pub sublist: RwLock<Sublist<SubRef>>,
-    /// Mirrors the sublist's generation so match caches can check it without a lock.
-    generation: AtomicU64,
+    /// Every account, each with its own subject space.
+    pub accounts: Accounts,
+    /// Operator mode (JWT authentication), when configured.
+    pub operator: Option<crate::account::from_jwt::OperatorMode>,
+    /// Exporting accounts whose `_R_.>` reply router is installed.
+    pub(crate) response_subs: Mutex<std::collections::HashSet<String>>,
     pub clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
     next_cid: AtomicU64,
     pub counters: Counters,
@@ -94,16 +98,8 @@ impl ServerState {
         self.opts_generation.load(Ordering::Acquire)
     }
 
-    pub fn sublist_generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
     pub fn add_subscription(&self, sub: &SubRef) -> Result<(), SublistError> {
-        {
-            let mut sl = self.sublist.write();
-            sl.insert(&sub.subject, sub.queue.as_deref(), sub.clone())?;
-            self.generation.store(sl.generation(), Ordering::Release);
-        }
+        sub.account.insert(sub)?;
         if sub.internal.is_none() {
             self.notify_interest(&sub.subject);
         }
@@ -136,30 +132,42 @@ impl ServerState {
 
     /// Removes a subscription from the index and from its client's sid map.
     pub fn remove_subscription(&self, sub: &SubRef) {
-        {
-            let mut sl = self.sublist.write();
-            if sl.remove(&sub.subject, sub.queue.as_deref(), sub) {
-                self.generation.store(sl.generation(), Ordering::Release);
-            }
-        }
+        sub.account.remove(sub);
         let mut subs = sub.client.subs.lock();
         if subs.get(&sub.sid).is_some_and(|s| Arc::ptr_eq(s, &sub.0)) {
             subs.remove(&sub.sid);
         }
     }
 
-    /// Removes many subscriptions under one lock (a closing connection's).
+    /// Removes many subscriptions of one account under one lock (a closing connection's).
     pub fn remove_subscriptions(&self, subs: &[SubRef]) {
-        let mut sl = self.sublist.write();
-        for s in subs {
-            sl.remove(&s.subject, s.queue.as_deref(), s);
+        let Some(first) = subs.first() else {
+            return;
+        };
+        if subs.iter().all(|s| Arc::ptr_eq(&s.account, &first.account)) {
+            first.account.remove_many(subs);
+        } else {
+            for s in subs {
+                s.account.remove(s);
+            }
         }
-        self.generation.store(sl.generation(), Ordering::Release);
     }
 
-    /// Subscribes a server feature to `subject`.
+    /// Subscribes a server feature to `subject` in the global account.
     pub fn subscribe_internal(
         &self,
+        subject: &str,
+        queue: Option<&str>,
+        handler: Arc<dyn InternalHandler>,
+    ) -> Result<SubRef, SublistError> {
+        let global = self.accounts.global().clone();
+        self.subscribe_internal_in(&global, subject, queue, handler)
+    }
+
+    /// Subscribes a server feature to `subject` in `account`.
+    pub fn subscribe_internal_in(
+        &self,
+        account: &Arc<Account>,
         subject: &str,
         queue: Option<&str>,
         handler: Arc<dyn InternalHandler>,
@@ -167,6 +175,7 @@ impl ServerState {
         let sid = format!("i{}", self.next_cid());
         let mut sub = Subscription::new(
             self.system_client.clone(),
+            account.clone(),
             subject.as_bytes(),
             queue.map(str::as_bytes),
             sid.as_bytes(),
@@ -179,6 +188,37 @@ impl ServerState {
             .lock()
             .insert(sub.sid.clone(), sub.0.clone());
         Ok(sub)
+    }
+
+    /// Publishes a message from the server into `account` (imports);
+    /// returns whether anyone received it.
+    pub fn publish_in(
+        &self,
+        account: &Account,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> bool {
+        let msg = Message {
+            subject,
+            route: None,
+            reply,
+            headers,
+            payload,
+        };
+        let mut cache = MatchCache::default();
+        let mut batch = Batch::default();
+        let delivered = router::route(
+            self,
+            account,
+            &mut cache,
+            &self.system_client,
+            &msg,
+            &mut batch,
+        );
+        batch.finish(self);
+        delivered
     }
 
     /// Publishes a message from the server itself (API responses, acks,
@@ -212,7 +252,14 @@ impl ServerState {
         };
         let mut cache = MatchCache::default();
         let mut batch = Batch::default();
-        let delivered = router::route(self, &mut cache, &self.system_client, &msg, &mut batch);
+        let delivered = router::route(
+            self,
+            self.accounts.global(),
+            &mut cache,
+            &self.system_client,
+            &msg,
+            &mut batch,
+        );
         batch.finish(self);
         delivered
     }
@@ -304,6 +351,18 @@ impl Server {
             ..ServerInfo::default()
         };
         let started_wall = chrono::Utc::now();
+        let operator = crate::account::from_jwt::OperatorMode::from_options(&opts)?;
+        let system_name = match &operator {
+            Some(op) => op.system_account(&opts),
+            None => opts.system_account.clone(),
+        };
+        let accounts = Accounts::from_configs(&opts.accounts, system_name.as_deref());
+        let system_client = Arc::new(ClientShared::new(
+            0,
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            usize::MAX,
+            accounts.system().clone(),
+        ));
         let state = Arc::new(ServerState {
             started_wall,
             config_load_time: Mutex::new(started_wall),
@@ -313,8 +372,9 @@ impl Server {
             server_id,
             server_name,
             info: ArcSwap::from_pointee(info),
-            sublist: RwLock::new(Sublist::new()),
-            generation: AtomicU64::new(0),
+            accounts,
+            operator,
+            response_subs: Mutex::new(Default::default()),
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             counters: Counters::default(),
@@ -322,15 +382,16 @@ impl Server {
             started: Instant::now(),
             jetstream: std::sync::OnceLock::new(),
             interest_watchers: RwLock::new(Vec::new()),
-            system_client: Arc::new(ClientShared::new(
-                0,
-                SocketAddr::from(([0, 0, 0, 0], 0)),
-                usize::MAX,
-            )),
+            system_client,
             stop_accepting: Notify::new(),
             opts: ArcSwap::from_pointee(opts),
             opts_generation: AtomicU64::new(0),
         });
+        for c in &state.opts().accounts {
+            if let Some(acc) = state.accounts.get(&c.name) {
+                crate::account::imports::install(&state, &acc, &c.imports);
+            }
+        }
         Ok(Server {
             state,
             listener,
@@ -442,8 +503,16 @@ impl ServerState {
     pub fn publish_internal_many<'a>(&self, msgs: impl IntoIterator<Item = Message<'a>>) {
         let mut cache = MatchCache::default();
         let mut batch = Batch::default();
+        let global = self.accounts.global();
         for msg in msgs {
-            router::route(self, &mut cache, &self.system_client, &msg, &mut batch);
+            router::route(
+                self,
+                global,
+                &mut cache,
+                &self.system_client,
+                &msg,
+                &mut batch,
+            );
         }
         batch.finish(self);
     }

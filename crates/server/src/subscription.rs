@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::account::Account;
 use crate::client::ClientShared;
 use crate::router::Message;
 
@@ -20,6 +21,8 @@ pub trait InternalHandler: Send + Sync {
 pub struct Subscription {
     /// The owning connection (the server's system client for internal subs).
     pub client: Arc<ClientShared>,
+    /// The account whose subject space it listens in.
+    pub account: Arc<Account>,
     /// Set for internal subscriptions: messages go here, not to `client`.
     pub internal: Option<Arc<dyn InternalHandler>>,
     pub subject: Box<[u8]>,
@@ -43,12 +46,14 @@ pub enum Admit {
 impl Subscription {
     pub fn new(
         client: Arc<ClientShared>,
+        account: Arc<Account>,
         subject: &[u8],
         queue: Option<&[u8]>,
         sid: &[u8],
     ) -> Self {
         Subscription {
             client,
+            account,
             internal: None,
             subject: subject.into(),
             queue: queue.map(Into::into),

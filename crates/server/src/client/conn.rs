@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 
 use super::writer::{self, WriterConfig};
 use super::{ClientShared, CloseReason};
+use crate::account::Account;
 use crate::router::{self, Batch, MatchCache, Message};
 use crate::server::ServerState;
 use crate::subscription::{SubRef, Subscription};
@@ -39,7 +40,12 @@ pub async fn serve(state: Arc<ServerState>, stream: TcpStream, addr: SocketAddr)
 /// A new client's shared state, with the next connection id.
 pub fn new_client(state: &ServerState, addr: SocketAddr) -> Arc<ClientShared> {
     let cid = state.next_cid();
-    Arc::new(ClientShared::new(cid, addr, state.opts().max_pending))
+    Arc::new(ClientShared::new(
+        cid,
+        addr,
+        state.opts().max_pending,
+        state.accounts.global().clone(),
+    ))
 }
 
 /// Runs a connection over any byte stream (a WebSocket's decoded frames):
@@ -194,6 +200,8 @@ struct Conn {
     parser: Parser,
     connect: ConnectOptions,
     cache: MatchCache,
+    /// The account this connection publishes and subscribes in.
+    account: Arc<Account>,
     batch: Batch,
     auth_required: bool,
     trace: bool,
@@ -213,7 +221,9 @@ impl Conn {
             max_control_line: opts.max_control_line,
             headers: false,
         };
+        let account = client.account.load_full();
         Conn {
+            account,
             auth_required: opts.auth.required(),
             trace: opts.trace,
             connect_info_sent: false,
@@ -380,7 +390,7 @@ impl Conn {
                     self.connect_info_sent = true;
                     let mut info = self.state.client_info(&self.client);
                     info.connect_info = true;
-                    info.remote_account = "$G".into();
+                    info.remote_account = self.account.name.clone();
                     self.client.out.send_now(&info.to_line());
                 }
                 Ok(())
@@ -410,8 +420,16 @@ impl Conn {
                 return Err(Close(CloseReason::ProtocolViolation, None));
             }
         };
-        if self.auth_required && !self.authenticate(&connect) {
-            return Err(self.auth_violation());
+        if self.auth_required {
+            match self.authenticate(&connect) {
+                Ok(Some(account)) => {
+                    if !self.bind_account(&account) {
+                        return Err(self.auth_violation());
+                    }
+                }
+                Ok(None) => {}
+                Err(()) => return Err(self.auth_violation()),
+            }
         }
         if !(0..=1).contains(&connect.protocol()) {
             tracing::error!("{} - invalid client protocol", self.client.log_prefix());
@@ -448,19 +466,42 @@ impl Conn {
         Ok(())
     }
 
-    fn authenticate(&self, c: &ConnectOptions) -> bool {
+    /// Checks the credentials; on success, the account they bind to
+    /// (`None`: the global account).
+    fn authenticate(&self, c: &ConnectOptions) -> Result<Option<String>, ()> {
         let opts = self.state.opts();
         let auth = &opts.auth;
         if let Some(token) = &auth.token {
-            return c.auth_token.as_deref() == Some(token.as_str());
+            return (c.auth_token.as_deref() == Some(token.as_str()))
+                .then_some(None)
+                .ok_or(());
         }
         if let Some(user) = &auth.username {
-            return c.user.as_deref() == Some(user.as_str())
-                && c.pass.as_deref() == auth.password.as_deref();
+            return (c.user.as_deref() == Some(user.as_str())
+                && c.pass.as_deref() == auth.password.as_deref())
+            .then_some(None)
+            .ok_or(());
         }
-        auth.users.iter().any(|(u, p)| {
+        let found = auth.users.iter().find(|(u, p)| {
             c.user.as_deref() == Some(u.as_str()) && c.pass.as_deref() == Some(p.as_str())
-        })
+        });
+        match found {
+            Some((u, _)) => Ok(auth.user_accounts.get(u).cloned()),
+            None => Err(()),
+        }
+    }
+
+    /// Binds the connection to `account` (before it has any subscriptions).
+    fn bind_account(&mut self, name: &str) -> bool {
+        let Some(account) = self.state.accounts.get(name) else {
+            return false;
+        };
+        if !Arc::ptr_eq(&account, &self.account) {
+            self.account = account.clone();
+            self.client.account.store(account);
+            self.cache = MatchCache::default();
+        }
+        true
     }
 
     fn on_pub(
@@ -489,6 +530,7 @@ impl Conn {
         };
         let delivered = router::route(
             &self.state,
+            &self.account,
             &mut self.cache,
             &self.client,
             &msg,
@@ -496,7 +538,7 @@ impl Conn {
         );
         if !delivered && self.connect.no_responders() {
             if let Some(reply) = reply {
-                router::no_responders(&self.state, &self.client, subject, reply, &mut self.batch);
+                router::no_responders(&self.account, &self.client, subject, reply, &mut self.batch);
             }
         }
     }
@@ -521,6 +563,7 @@ impl Conn {
             } else {
                 Some(SubRef(Arc::new(Subscription::new(
                     self.client.clone(),
+                    self.account.clone(),
                     subject,
                     queue,
                     sid,

@@ -14,9 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::account::Account;
 use crate::subscription::Subscription;
 pub use outbound::{Outbound, Push};
 
@@ -91,11 +93,14 @@ pub struct ClientShared {
     /// added once per read batch.
     pub in_msgs: AtomicU64,
     pub in_bytes: AtomicU64,
+    /// The account the client is bound to (set by CONNECT).
+    pub account: ArcSwap<Account>,
 }
 
 impl ClientShared {
-    pub fn new(cid: u64, addr: SocketAddr, max_pending: usize) -> Self {
+    pub fn new(cid: u64, addr: SocketAddr, max_pending: usize, account: Arc<Account>) -> Self {
         ClientShared {
+            account: ArcSwap::new(account),
             cid,
             addr,
             started: Instant::now(),
@@ -119,6 +124,11 @@ impl ClientShared {
             self.in_msgs.fetch_add(counts.in_msgs, Ordering::Relaxed);
             self.in_bytes.fetch_add(counts.in_bytes, Ordering::Relaxed);
         }
+    }
+
+    /// The name of the client's account.
+    pub fn account_name(&self) -> String {
+        self.account.load().name.clone()
     }
 
     pub fn echo(&self) -> bool {

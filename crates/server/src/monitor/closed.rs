@@ -24,6 +24,7 @@ pub struct SubSnapshot {
     pub msgs: u64,
     pub max: u64,
     pub cid: u64,
+    pub account: String,
 }
 
 impl SubSnapshot {
@@ -38,6 +39,7 @@ impl SubSnapshot {
             msgs: sub.delivered.load(Ordering::Relaxed),
             max: sub.max.load(Ordering::Relaxed),
             cid: sub.client.cid,
+            account: sub.account.name.clone(),
         }
     }
 }

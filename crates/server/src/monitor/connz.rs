@@ -36,7 +36,7 @@ pub struct SubDetail {
 
 impl SubDetail {
     pub fn of(s: &SubSnapshot, account: bool) -> SubDetail {
-        let acc = if account { "$G" } else { "" };
+        let acc = if account { s.account.as_str() } else { "" };
         SubDetail {
             account: acc.into(),
             account_tag: acc.into(),

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::closed::SubSnapshot;
 use super::connz::SubDetail;
 use super::{bad_request, go_f64, go_time, json_ok, Monitor, Query, Reject};
+use crate::account::Account;
 use crate::server::ServerState;
 use crate::subscription::SubRef;
 
@@ -36,10 +37,14 @@ impl SublistStats {
     /// and removal, so with the live count it gives both totals. Matches go
     /// through per-connection caches rnats does not count: those stay 0.
     pub fn of(state: &ServerState) -> SublistStats {
-        let (count, generation) = {
-            let sl = state.sublist.read();
-            (sl.count() as u64, sl.generation())
-        };
+        Self::of_accounts(&state.accounts.all())
+    }
+
+    /// The same, summed over some accounts.
+    pub fn of_accounts(accounts: &[Arc<Account>]) -> SublistStats {
+        let (count, generation) = accounts.iter().fold((0u64, 0u64), |(c, g), a| {
+            (c + a.num_subscriptions() as u64, g + a.generation())
+        });
         SublistStats {
             num_subscriptions: count,
             num_cache: 0,
@@ -82,10 +87,8 @@ pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Res
             "invalid test subject, must be valid publish subject: {test}"
         ));
     }
-    // Only the global account exists: any other filter matches nothing.
     let acc = q.get("acc");
-    let other_account = !acc.is_empty() && acc != "$G";
-    json_ok(&build(&m.state, subs, offset, limit, test, other_account))
+    json_ok(&build(&m.state, subs, offset, limit, test, acc))
 }
 
 pub fn build(
@@ -94,18 +97,20 @@ pub fn build(
     offset: i64,
     limit: i64,
     test: &str,
-    other_account: bool,
+    acc: &str,
 ) -> Subsz {
+    // One account when asked (an unknown one matches nothing), else all.
+    let accounts: Vec<Arc<Account>> = if acc.is_empty() {
+        state.accounts.all()
+    } else {
+        state.accounts.get(acc).into_iter().collect()
+    };
     let offset = offset.max(0) as usize;
     let limit = if limit <= 0 { DEFAULT_LIMIT } else { limit } as usize;
     let mut sz = Subsz {
         server_id: state.server_id.clone(),
         now: go_time(&chrono::Utc::now()),
-        stats: if other_account {
-            SublistStats::of_nothing()
-        } else {
-            SublistStats::of(state)
-        },
+        stats: SublistStats::of_accounts(&accounts),
         total: 0,
         offset,
         limit,
@@ -115,9 +120,9 @@ pub fn build(
         return sz;
     }
     let mut all: Vec<SubRef> = Vec::new();
-    if !other_account {
+    for a in &accounts {
         // Only clone handles under the read lock; describe them after.
-        state.sublist.read().for_each(|subject, _, sub| {
+        a.for_each_sub(|subject, _, sub| {
             if test.is_empty() || rnats_subject::matches(subject, test.as_bytes()) {
                 all.push(sub.clone());
             }
@@ -132,19 +137,4 @@ pub fn build(
     sz.total = details.len();
     sz.subscriptions_list = details[minoff..maxoff].to_vec();
     sz
-}
-
-impl SublistStats {
-    fn of_nothing() -> SublistStats {
-        SublistStats {
-            num_subscriptions: 0,
-            num_cache: 0,
-            num_inserts: 0,
-            num_removes: 0,
-            num_matches: 0,
-            cache_hit_rate: 0.0,
-            max_fanout: 0,
-            avg_fanout: 0.0,
-        }
-    }
 }

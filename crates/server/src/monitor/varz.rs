@@ -204,7 +204,7 @@ pub fn build(m: &Monitor) -> Varz {
         slow_consumers: slow,
         stale_connections: 0,
         stalled_clients: 0,
-        subscriptions: state.sublist.read().count(),
+        subscriptions: state.accounts.num_subscriptions(),
         http_req_stats: m.req_stats(),
         config_load_time: go_time(&state.config_load_time.lock()),
         config_digest: String::new(),

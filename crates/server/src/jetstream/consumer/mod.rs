@@ -267,8 +267,8 @@ impl Consumer {
     /// Whether anyone listens on a push consumer's deliver subject.
     fn push_interest(&self, config: &ConsumerConfig) -> bool {
         self.server.upgrade().is_some_and(|s| {
-            s.sublist
-                .read()
+            s.accounts
+                .global()
                 .has_interest(config.deliver_subject.as_bytes())
         })
     }

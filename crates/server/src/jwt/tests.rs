@@ -1,0 +1,232 @@
+//! The trust chain with freshly minted keys: what verifies, and each way a
+//! credential is refused.
+
+use nkeys::KeyPair;
+
+use super::claims::*;
+use super::resolver::ResolverConfig;
+use super::*;
+
+struct Chain {
+    trust: Trust,
+    resolver: Resolver,
+    account: KeyPair,
+    user: KeyPair,
+}
+
+fn account_claims(acc: &KeyPair, edit: impl FnOnce(&mut AccountClaims)) -> AccountClaims {
+    let mut c = AccountClaims {
+        sub: acc.public_key(),
+        name: "A".into(),
+        ..Default::default()
+    };
+    c.nats.kind = "account".into();
+    c.nats.version = 2;
+    edit(&mut c);
+    c
+}
+
+fn chain(edit: impl FnOnce(&mut AccountClaims)) -> Chain {
+    let op = KeyPair::new_operator();
+    let mut opc = OperatorClaims {
+        sub: op.public_key(),
+        name: "OP".into(),
+        ..Default::default()
+    };
+    let op_jwt = encode(&mut opc, &op);
+    let trust = Trust::from_operator_jwts(&[op_jwt]).expect("operator verifies");
+    let account = KeyPair::new_account();
+    let mut ac = account_claims(&account, edit);
+    let acc_jwt = encode(&mut ac, &op);
+    let resolver = Resolver::new(&ResolverConfig::Memory, &[(account.public_key(), acc_jwt)])
+        .expect("memory resolver");
+    Chain {
+        trust,
+        resolver,
+        account,
+        user: KeyPair::new_user(),
+    }
+}
+
+fn user_jwt(user: &KeyPair, issuer: &KeyPair, edit: impl FnOnce(&mut UserClaims)) -> String {
+    let mut c = UserClaims {
+        sub: user.public_key(),
+        name: "u".into(),
+        ..Default::default()
+    };
+    edit(&mut c);
+    encode(&mut c, issuer)
+}
+
+fn signed(kp: &KeyPair, nonce: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(kp.sign(nonce).expect("sign"))
+}
+
+#[test]
+fn a_user_signed_by_its_account_authenticates() {
+    let c = chain(|_| {});
+    let jwt = user_jwt(&c.user, &c.account, |u| {
+        u.nats.permissions.publish.allow = vec!["a.>".into()];
+    });
+    let nonce = b"abcdef";
+    let u = authenticate(
+        &c.trust,
+        &c.resolver,
+        Some(&jwt),
+        nonce,
+        Some(&signed(&c.user, nonce)),
+    )
+    .expect("valid user");
+    assert_eq!(u.account.sub, c.account.public_key());
+    assert_eq!(u.permissions.publish.allow, vec!["a.>".to_string()]);
+    // Standard base64 signatures are accepted too (some clients send them).
+    let std_sig = STANDARD.encode(c.user.sign(nonce).expect("sign"));
+    assert!(authenticate(&c.trust, &c.resolver, Some(&jwt), nonce, Some(&std_sig)).is_ok());
+}
+
+#[test]
+fn each_broken_link_is_refused() {
+    let c = chain(|_| {});
+    let nonce = b"n0nce";
+    let good = user_jwt(&c.user, &c.account, |_| {});
+    let sig = signed(&c.user, nonce);
+    let auth =
+        |jwt: &str, sig: &str| authenticate(&c.trust, &c.resolver, Some(jwt), nonce, Some(sig));
+
+    assert_eq!(
+        authenticate(&c.trust, &c.resolver, None, nonce, Some(&sig)).unwrap_err(),
+        JwtError::NoJwt
+    );
+    // Signature of another nonce, or by another key.
+    assert_eq!(
+        auth(&good, &signed(&c.user, b"other")).unwrap_err(),
+        JwtError::BadNonceSignature
+    );
+    assert_eq!(
+        auth(&good, &signed(&KeyPair::new_user(), nonce)).unwrap_err(),
+        JwtError::BadNonceSignature
+    );
+    // A tampered claim no longer matches its signature.
+    let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+    body["name"] = "mallory".into();
+    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap());
+    assert_eq!(
+        auth(&parts.join("."), &sig).unwrap_err(),
+        JwtError::BadSignature
+    );
+    // Expired user.
+    let expired = user_jwt(&c.user, &c.account, |u| u.exp = now() - 10);
+    assert_eq!(auth(&expired, &sig).unwrap_err(), JwtError::Expired("user"));
+    // Signed by an unrelated account key (not a signing key of the account).
+    let stranger = KeyPair::new_account();
+    let forged = user_jwt(&c.user, &stranger, |u| {
+        u.nats.issuer_account = c.account.public_key()
+    });
+    assert_eq!(auth(&forged, &sig).unwrap_err(), JwtError::UntrustedUser);
+    // Account unknown to the resolver.
+    let orphan = user_jwt(&c.user, &stranger, |_| {});
+    assert!(matches!(
+        auth(&orphan, &sig).unwrap_err(),
+        JwtError::AccountNotFound(_)
+    ));
+    assert!(matches!(
+        auth("not.a.jwt", &sig).unwrap_err(),
+        JwtError::Malformed(_)
+    ));
+    assert!(matches!(
+        auth("", &sig).unwrap_err(),
+        JwtError::Malformed(_)
+    ));
+}
+
+#[test]
+fn accounts_must_come_from_the_operator() {
+    let c = chain(|_| {});
+    let rogue_op = KeyPair::new_operator();
+    let mut ac = account_claims(&c.account, |_| {});
+    let rogue = encode(&mut ac, &rogue_op);
+    assert_eq!(
+        c.trust.verify_account(&rogue).unwrap_err(),
+        JwtError::UntrustedAccount
+    );
+}
+
+#[test]
+fn revocations_and_scoped_signing_keys() {
+    let signer = KeyPair::new_account();
+    let user = KeyPair::new_user();
+    let user_pub = user.public_key();
+    let scope = Permissions {
+        subscribe: Permission {
+            allow: vec!["scoped.>".into()],
+            deny: vec![],
+        },
+        ..Default::default()
+    };
+    let c = chain(|a| {
+        a.nats.signing_keys.push(SigningKey {
+            key: signer.public_key(),
+            scope: Some(scope.clone()),
+        });
+        a.nats.revocations.insert(user_pub.clone(), now() - 100);
+    });
+    let nonce = b"xyz";
+    let sig = signed(&user, nonce);
+    // Issued before the revocation time: refused; issued after: accepted.
+    let old = user_jwt(&user, &signer, |u| {
+        u.iat = now() - 1000;
+        u.nats.issuer_account = c.account.public_key();
+    });
+    assert!(matches!(
+        authenticate(&c.trust, &c.resolver, Some(&old), nonce, Some(&sig)).unwrap_err(),
+        JwtError::Revoked(_)
+    ));
+    let fresh = user_jwt(&user, &signer, |u| {
+        u.nats.issuer_account = c.account.public_key();
+        u.nats.permissions.publish.allow = vec!["ignored".into()];
+    });
+    let ok =
+        authenticate(&c.trust, &c.resolver, Some(&fresh), nonce, Some(&sig)).expect("scoped user");
+    // The scope's template replaces the user's own permissions.
+    assert_eq!(ok.permissions, scope);
+}
+
+#[test]
+fn bearer_tokens_skip_the_nonce_unless_the_account_forbids_them() {
+    let c = chain(|_| {});
+    let bearer = user_jwt(&c.user, &c.account, |u| u.nats.bearer_token = true);
+    assert!(authenticate(&c.trust, &c.resolver, Some(&bearer), b"n", None).is_ok());
+    let strict = chain(|a| a.nats.limits.disallow_bearer = true);
+    let bearer = user_jwt(&strict.user, &strict.account, |u| {
+        u.nats.bearer_token = true
+    });
+    assert_eq!(
+        authenticate(&strict.trust, &strict.resolver, Some(&bearer), b"n", None).unwrap_err(),
+        JwtError::BearerNotAllowed
+    );
+}
+
+#[test]
+fn claims_from_other_issuers_parse() {
+    // The field layout nats-io/jwt writes (signing keys as strings and scopes,
+    // limits, exports with response types) reads back.
+    let json = r#"{"jti":"X","iat":1651790970,"iss":"OB5","name":"SYS","sub":"ABR","nats":{
+        "exports":[{"name":"m","subject":"$SYS.ACCOUNT.*.>","type":"stream","account_token_position":3},
+                   {"subject":"$SYS.REQ.ACCOUNT.*.*","type":"service","response_type":"Stream"}],
+        "limits":{"subs":-1,"data":-1,"payload":-1,"imports":-1,"exports":-1,"wildcards":true,"conn":-1,"leaf":-1},
+        "signing_keys":["ACPJ",{"kind":"user_scope","key":"AK2","role":"r","template":{"pub":{"allow":["x"]}}}],
+        "default_permissions":{"pub":{},"sub":{}},"type":"account","version":2}}"#;
+    let a: AccountClaims = serde_json::from_str(json).expect("parses");
+    assert_eq!(a.nats.exports[1].response_type, "Stream");
+    assert_eq!(a.nats.signing_keys[0].scope, None);
+    assert_eq!(
+        a.nats.signing_keys[1]
+            .scope
+            .as_ref()
+            .map(|p| p.publish.allow.clone()),
+        Some(vec!["x".to_string()])
+    );
+    assert!(!a.nats.limits.jetstream_enabled());
+}
