@@ -40,7 +40,10 @@ pub fn subscribe(
     // `MSG.NEXT` is subscribed per consumer, so a pull to a missing one
     // finds no responders, as with nats-server.
     for verb in [
-        "CREATE", "DURABLE", "INFO", "DELETE", "NAMES", "LIST", "PAUSE",
+        "CREATE", "DURABLE", "INFO", "DELETE", "NAMES", "LIST", "PAUSE", "UNPIN",
+        // Answered per consumer; this one only swallows requests for a
+        // missing consumer, which nats-server lets time out.
+        "RESET",
     ] {
         server.subscribe_internal(&format!("$JS.API.CONSUMER.{verb}.>"), None, handler.clone())?;
     }

@@ -1,12 +1,13 @@
 //! The `$JS.API.CONSUMER.*` handlers: create (current and legacy subjects),
-//! info, names, list, delete, pause, and the pull request `MSG.NEXT`.
+//! info, names, list, delete, pause, unpin. (`MSG.NEXT` and `RESET` are
+//! subscribed per consumer: see `consumer/`.)
 
 use std::sync::Arc;
 
 use chrono::Utc;
 
 use super::api::{answer, parse_json, request, Answer};
-use super::consumer::{state, Consumer};
+use super::consumer::{priority, state, Consumer};
 use super::errors::{JsError, JsErrorKind};
 use super::stream::Stream;
 use super::types::*;
@@ -29,6 +30,7 @@ pub fn dispatch(js: &Arc<JetStream>, op: &str, body: &[u8]) -> Answer {
         ["NAMES", stream] => answer(names(js, stream, body)),
         ["LIST", stream] => answer(list(js, stream, body)),
         ["PAUSE", stream, name] => answer(pause(js, stream, name, body)),
+        ["UNPIN", stream, name] => answer(unpin(js, stream, name, body)),
         _ => None,
     }
 }
@@ -302,6 +304,7 @@ fn validate(cfg: &ConsumerConfig, scfg: &StreamConfig, stream: &Stream) -> Resul
             }
         }
     }
+    check_priority(cfg)?;
     if scfg.retention == RetentionPolicy::WorkQueue {
         if cfg.ack_policy != AckPolicy::Explicit {
             return Err(JsError::new(if push {
@@ -337,6 +340,71 @@ fn validate(cfg: &ConsumerConfig, scfg: &StreamConfig, stream: &Stream) -> Resul
         }
     }
     Ok(())
+}
+
+/// nats-server's priority group rules: groups only with a policy, on pull
+/// consumers, with valid names; `priority_timeout` only with a policy.
+fn check_priority(cfg: &ConsumerConfig) -> Result<(), JsError> {
+    if cfg.priority_policy == PriorityPolicy::None {
+        if !cfg.priority_groups.is_empty() {
+            return Err(JsError::new(
+                JsErrorKind::ConsumerPriorityGroupWithPolicyNone,
+            ));
+        }
+        if cfg.pinned_ttl > 0 {
+            return Err(JsError::new(
+                JsErrorKind::ConsumerPinnedTTLWithoutPriorityPolicyNone,
+            ));
+        }
+        return Ok(());
+    }
+    if !cfg.is_pull() {
+        return Err(JsError::new(JsErrorKind::ConsumerPushWithPriorityGroup));
+    }
+    if cfg.priority_groups.is_empty() {
+        return Err(JsError::new(
+            JsErrorKind::ConsumerPriorityPolicyWithoutGroup,
+        ));
+    }
+    for g in &cfg.priority_groups {
+        if g.is_empty() {
+            return Err(JsError::new(JsErrorKind::ConsumerEmptyGroupName));
+        }
+        if !priority::valid_group_name(g) {
+            return Err(JsError::new(JsErrorKind::ConsumerInvalidGroupName));
+        }
+    }
+    Ok(())
+}
+
+/// `$JS.API.CONSUMER.UNPIN.<stream>.<consumer>` `{"group": ".."}`: the body is
+/// checked before the stream and consumer are looked up, as nats-server does.
+fn unpin(
+    js: &Arc<JetStream>,
+    stream: &str,
+    name: &str,
+    body: &[u8],
+) -> Result<ConsumerUnpinResponse, JsError> {
+    let invalid = |e: String| JsError::new(JsErrorKind::InvalidJSON).arg("err", &e);
+    let raw: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid(super::api::go_json_error(&e, body)))?;
+    let req: ConsumerUnpinRequest = if raw.is_null() {
+        ConsumerUnpinRequest::default()
+    } else {
+        serde_json::from_value(raw).map_err(|e| invalid(e.to_string()))?
+    };
+    if req.group.is_empty() {
+        return Err(invalid("consumer group not specified".into()));
+    }
+    if !priority::valid_group_name(&req.group) {
+        return Err(JsError::new(JsErrorKind::ConsumerInvalidGroupName));
+    }
+    let (_, c) = consumer_of(js, stream, name)?;
+    if !c.config().priority_groups.contains(&req.group) {
+        return Err(JsError::new(JsErrorKind::ConsumerInvalidPriorityGroup));
+    }
+    c.unpin(&req.group);
+    Ok(ConsumerUnpinResponse {})
 }
 
 /// What an update may not change (nats-server's `checkConsumerCfg` on update).

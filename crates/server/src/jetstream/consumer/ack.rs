@@ -12,6 +12,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::super::types::AckPolicy;
+use super::state::State;
 use super::Consumer;
 use crate::router::Message;
 use crate::subscription::InternalHandler;
@@ -86,6 +87,57 @@ fn parse_subject(subject: &str) -> Option<(u64, u64, u64)> {
     ))
 }
 
+/// The acknowledgement transitions of a consumer's state, kept free of I/O
+/// so they can be checked against a model (see `model_tests`).
+impl State {
+    /// `+ACK` (and `+NXT`): the stream sequences no longer pending. With
+    /// `ack_policy: all` everything up to `sseq` counts as acknowledged.
+    pub fn ack(&mut self, sseq: u64) -> Vec<u64> {
+        let done: Vec<u64> = if self.config.ack_policy == AckPolicy::All {
+            self.pending.range(..=sseq).map(|(s, _)| *s).collect()
+        } else if self.pending.contains_key(&sseq) {
+            vec![sseq]
+        } else {
+            Vec::new()
+        };
+        for s in &done {
+            self.pending.remove(s);
+            self.redelivered.remove(s);
+            self.redeliver.remove(s);
+        }
+        done
+    }
+
+    /// `-NAK`: redeliver now, or once `delay` has passed.
+    pub fn nak(&mut self, sseq: u64, delay: Option<Duration>, now: Instant) {
+        if let Some(p) = self.pending.get_mut(&sseq) {
+            match delay {
+                Some(d) => p.deadline = now + d,
+                None => {
+                    self.redeliver.insert(sseq);
+                }
+            }
+        }
+    }
+
+    /// `+WPI`: the ack wait starts over.
+    pub fn progress(&mut self, sseq: u64, now: Instant) {
+        let deliveries = self.redelivered.get(&sseq).copied().unwrap_or(1);
+        let wait = self.ack_wait_for(deliveries);
+        if let Some(p) = self.pending.get_mut(&sseq) {
+            p.deadline = now + wait;
+        }
+    }
+
+    /// `+TERM`: never redelivered; (deliveries, consumer seq) if it was pending.
+    pub fn term(&mut self, sseq: u64) -> Option<(u64, u64)> {
+        let p = self.pending.remove(&sseq)?;
+        let deliveries = self.redelivered.remove(&sseq).unwrap_or(1);
+        self.redeliver.remove(&sseq);
+        Some((deliveries, p.dseq))
+    }
+}
+
 impl Consumer {
     fn on_ack(self: &Arc<Self>, subject: &str, body: &[u8], reply: Option<&[u8]>) {
         let Some((_dc, sseq, _dseq)) = parse_subject(subject) else {
@@ -96,47 +148,14 @@ impl Consumer {
         let mut acked_any = Vec::new();
         {
             let mut st = self.state.lock();
+            let now = Instant::now();
             match kind {
-                AckKind::Ack | AckKind::Next(_) => match st.config.ack_policy {
-                    AckPolicy::All => {
-                        let done: Vec<u64> = st.pending.range(..=sseq).map(|(s, _)| *s).collect();
-                        for s in done {
-                            st.pending.remove(&s);
-                            st.redelivered.remove(&s);
-                            st.redeliver.remove(&s);
-                            acked_any.push(s);
-                        }
-                    }
-                    _ => {
-                        if st.pending.remove(&sseq).is_some() {
-                            st.redelivered.remove(&sseq);
-                            st.redeliver.remove(&sseq);
-                            acked_any.push(sseq);
-                        }
-                    }
-                },
-                AckKind::Nak(delay) => {
-                    if let Some(p) = st.pending.get_mut(&sseq) {
-                        match delay {
-                            Some(d) => p.deadline = Instant::now() + d,
-                            None => {
-                                st.redeliver.insert(sseq);
-                            }
-                        }
-                    }
-                }
-                AckKind::Progress => {
-                    let deliveries = st.redelivered.get(&sseq).copied().unwrap_or(1);
-                    let wait = st.ack_wait_for(deliveries);
-                    if let Some(p) = st.pending.get_mut(&sseq) {
-                        p.deadline = Instant::now() + wait;
-                    }
-                }
+                AckKind::Ack | AckKind::Next(_) => acked_any = st.ack(sseq),
+                AckKind::Nak(delay) => st.nak(sseq, delay, now),
+                AckKind::Progress => st.progress(sseq, now),
                 AckKind::Term => {
-                    if let Some(p) = st.pending.remove(&sseq) {
-                        let deliveries = st.redelivered.remove(&sseq).unwrap_or(1);
-                        st.redeliver.remove(&sseq);
-                        terminated = Some((deliveries, p.dseq));
+                    if let Some(t) = st.term(sseq) {
+                        terminated = Some(t);
                         acked_any.push(sseq);
                     }
                 }

@@ -11,7 +11,8 @@ use chrono::Utc;
 use rnats_store::StoredMsg;
 
 use super::super::headers;
-use super::super::types::{AckPolicy, NextRequest, ReplayPolicy};
+use super::super::types::{AckPolicy, NextRequest, PriorityPolicy, ReplayPolicy};
+use super::priority;
 use super::state::{Pending, PullRequest, State};
 use super::Consumer;
 use crate::server::ServerState;
@@ -57,6 +58,8 @@ impl Consumer {
         let mut statuses: Vec<(Vec<u8>, u16, &'static str)> = Vec::new();
         // Requests ended because the next message is bigger than they allow.
         let mut too_big: Vec<(Vec<u8>, i64, i64)> = Vec::new();
+        let mut pin_events = Vec::new();
+        let mut wrong_pin: Vec<priority::WrongPin> = Vec::new();
         {
             let mut st = self.state.lock();
             if st.paused_until(Utc::now()).is_some() {
@@ -130,13 +133,29 @@ impl Consumer {
                 // nats-server counts subject, reply, headers and payload.
                 let size = (msg.subject.len() + reply.len() + msg.headers.len() + msg.payload.len())
                     as i64;
+                let mut slot = 0;
                 let target = if push {
                     st.config.deliver_subject.as_bytes().to_vec()
                 } else {
-                    let req = &mut st.waiting[0];
+                    // Priority groups may hold every waiting request back.
+                    let Some((i, pinned_now)) = priority::select(
+                        &mut st,
+                        pending_after + 1,
+                        &mut pin_events,
+                        &mut wrong_pin,
+                    ) else {
+                        unread(&mut st, msg.seq, redelivery);
+                        break;
+                    };
+                    slot = i;
+                    let req = &mut st.waiting[i];
                     if req.max_bytes > 0 && size > req.max_bytes {
                         too_big.push((req.reply.clone(), req.batch, req.max_bytes));
-                        st.waiting.pop_front();
+                        st.waiting.remove(i);
+                        if pinned_now {
+                            // nats-server releases the pin without an advisory.
+                            st.pin = None;
+                        }
                         // The message stays where it was for the next request.
                         unread(&mut st, msg.seq, redelivery);
                         continue;
@@ -144,7 +163,11 @@ impl Consumer {
                     req.reply.clone()
                 };
                 remaining = Some(pending_after);
-                let frame = self.record_delivery(&mut st, &msg, redelivery, target, reply);
+                let mut frame = self.record_delivery(&mut st, &msg, redelivery, target, reply);
+                if !push && st.config.priority_policy == PriorityPolicy::PinnedClient {
+                    let pin = st.pin.as_ref().map(|p| p.id.as_str()).unwrap_or_default();
+                    frame.headers = Some(priority::with_pin_header(frame.headers.take(), pin));
+                }
                 out.push(frame);
                 if push {
                     st.last_push_at = Instant::now();
@@ -156,14 +179,14 @@ impl Consumer {
                         }
                     }
                 } else {
-                    let req = &mut st.waiting[0];
+                    let req = &mut st.waiting[slot];
                     req.batch -= 1;
                     req.sent += 1;
                     if req.max_bytes > 0 {
                         req.max_bytes -= size;
                     }
                     if req.batch <= 0 || (req.max_bytes < 0) {
-                        st.waiting.pop_front();
+                        st.waiting.remove(slot);
                     }
                 }
             }
@@ -186,7 +209,16 @@ impl Consumer {
                 st.idle_since = None;
             }
         }
-        let changed = !out.is_empty() || !statuses.is_empty() || !too_big.is_empty();
+        let changed = !out.is_empty()
+            || !statuses.is_empty()
+            || !too_big.is_empty()
+            || !pin_events.is_empty()
+            || !wrong_pin.is_empty();
+        self.advise_pin(&pin_events);
+        let given_up = std::mem::take(&mut self.state.lock().given_up);
+        for (seq, deliveries) in given_up {
+            self.advise_max_deliveries(seq, deliveries);
+        }
         server.publish_internal_many(out.iter().map(|f| crate::router::Message {
             subject: &f.subject,
             route: (f.route != f.subject).then_some(&f.route[..]),
@@ -200,6 +232,18 @@ impl Consumer {
                 &to,
                 409,
                 "Message Size Exceeds MaxBytes",
+                &[
+                    ("Nats-Pending-Messages", batch.to_string()),
+                    ("Nats-Pending-Bytes", bytes.to_string()),
+                ],
+            );
+        }
+        for (to, batch, bytes) in wrong_pin {
+            send_status(
+                &server,
+                &to,
+                423,
+                "Nats-Wrong-Pin-Id",
                 &[
                     ("Nats-Pending-Messages", batch.to_string()),
                     ("Nats-Pending-Bytes", bytes.to_string()),
@@ -224,29 +268,7 @@ impl Consumer {
         target: Vec<u8>,
         reply: String,
     ) -> Outgoing {
-        st.dseq += 1;
-        let deliveries = {
-            let c = st.redelivered.entry(msg.seq).or_insert(0);
-            *c += 1;
-            *c
-        };
-        if !redelivery {
-            st.delivered_sseq = st.delivered_sseq.max(msg.seq);
-        }
-        st.last_delivered_at = Some(Utc::now());
-        if st.config.ack_policy == AckPolicy::None {
-            st.redelivered.remove(&msg.seq);
-            st.advance_floor();
-        } else {
-            let wait = st.ack_wait_for(deliveries);
-            st.pending.insert(
-                msg.seq,
-                Pending {
-                    dseq: st.dseq,
-                    deadline: Instant::now() + wait,
-                },
-            );
-        }
+        st.note_delivery(msg.seq, redelivery, Instant::now());
         let (hdrs, payload) = if st.config.headers_only {
             let h = headers::Builder::new()
                 .extend_from(&msg.headers)
@@ -288,15 +310,11 @@ impl Consumer {
 
     /// A pull request (`$JS.API.CONSUMER.MSG.NEXT...` or `+NXT`).
     pub fn add_pull_request(&self, reply: &[u8], body: &[u8]) -> Result<(), (u16, String)> {
-        let req = parse_next(body).map_err(|e| (400, format!("Bad Request - {e}")))?;
+        let (req, json) = parse_next(body).map_err(|e| (400, format!("Bad Request - {e}")))?;
         {
             let mut st = self.state.lock();
             if !st.config.is_pull() {
                 return Err((409, "Consumer is push based".into()));
-            }
-            let max_waiting = st.config.max_waiting.max(1) as usize;
-            if st.waiting.len() >= max_waiting {
-                return Err((409, "Exceeded MaxWaiting".into()));
             }
             let mb = st.config.max_request_batch;
             if mb > 0 && req.batch > mb {
@@ -313,31 +331,76 @@ impl Consumer {
                     format!("Exceeded MaxRequestExpires of {}", go_duration(me)),
                 ));
             }
+            // Only JSON requests carry group fields (and are checked for them).
+            let group = json.then(|| priority::PriorityRequest::from_next(&req));
+            let now = Instant::now();
+            if let Some(g) = &group {
+                priority::check_request(&mut st, g, now)?;
+            }
+            let max_waiting = st.config.max_waiting.max(1) as usize;
+            if st.waiting.len() >= max_waiting {
+                return Err((409, "Exceeded MaxWaiting".into()));
+            }
             // Without an expiry of its own, a request lives for max_expires.
             let expires = if me > 0 && req.expires == 0 {
                 me
             } else {
                 req.expires
             };
-            let now = Instant::now();
             let heartbeat =
                 (req.idle_heartbeat > 0).then(|| Duration::from_nanos(req.idle_heartbeat as u64));
-            st.waiting.push_back(PullRequest {
-                reply: reply.to_vec(),
-                batch: req.batch.max(1),
-                max_bytes: req.max_bytes.max(0),
-                expires: (expires > 0).then(|| now + Duration::from_nanos(expires as u64)),
-                no_wait: req.no_wait,
-                heartbeat,
-                next_heartbeat: heartbeat.map(|h| now + h),
-                sent: 0,
-            });
+            let at = priority::insert_position(&st, group.as_ref());
+            st.waiting.insert(
+                at,
+                PullRequest {
+                    reply: reply.to_vec(),
+                    batch: req.batch.max(1),
+                    max_bytes: req.max_bytes.max(0),
+                    expires: (expires > 0).then(|| now + Duration::from_nanos(expires as u64)),
+                    no_wait: req.no_wait,
+                    heartbeat,
+                    next_heartbeat: heartbeat.map(|h| now + h),
+                    sent: 0,
+                    priority: group,
+                },
+            );
             st.idle_since = None;
         }
         // A new expiry or heartbeat deadline for the timer task.
         self.wake.notify_one();
         self.pump();
         Ok(())
+    }
+}
+
+impl State {
+    /// Records one delivery of stream sequence `seq` (consumer sequence,
+    /// delivery count, ack deadline); returns the delivery count.
+    pub fn note_delivery(&mut self, seq: u64, redelivery: bool, now: Instant) -> u64 {
+        self.dseq += 1;
+        let deliveries = {
+            let c = self.redelivered.entry(seq).or_insert(0);
+            *c += 1;
+            *c
+        };
+        if !redelivery {
+            self.delivered_sseq = self.delivered_sseq.max(seq);
+        }
+        self.last_delivered_at = Some(Utc::now());
+        if self.config.ack_policy == AckPolicy::None {
+            self.redelivered.remove(&seq);
+            self.advance_floor();
+        } else {
+            let wait = self.ack_wait_for(deliveries);
+            self.pending.insert(
+                seq,
+                Pending {
+                    dseq: self.dseq,
+                    deadline: now + wait,
+                },
+            );
+        }
+        deliveries
     }
 }
 
@@ -351,12 +414,21 @@ fn unread(st: &mut State, seq: u64, redelivery: bool) {
 }
 
 /// The next message to deliver, and whether it is a redelivery.
-fn next_message(
+pub(super) fn next_message(
     st: &mut State,
     store: &std::sync::Arc<dyn rnats_store::MsgStore>,
 ) -> Option<(StoredMsg, bool)> {
     while let Some(seq) = st.redeliver.pop_first() {
         if !st.pending.contains_key(&seq) {
+            continue;
+        }
+        // A nak'd message that had all its deliveries is given up on here
+        // (nats-server checks when it takes it off the redelivery queue).
+        let deliveries = st.redelivered.get(&seq).copied().unwrap_or(1);
+        if st.config.max_deliver > 0 && deliveries >= st.config.max_deliver as u64 {
+            st.pending.remove(&seq);
+            st.advance_floor();
+            st.given_up.push((seq, deliveries));
             continue;
         }
         match store.load(seq) {
@@ -396,29 +468,33 @@ fn go_duration(nanos: i64) -> String {
     }
 }
 
-/// A `MSG.NEXT` body: empty (one message), a bare batch size, or JSON.
-fn parse_next(body: &[u8]) -> Result<NextRequest, String> {
+/// A `MSG.NEXT` body: empty (one message), a bare batch size, or JSON
+/// (then the flag is set: only JSON requests take part in priority groups).
+fn parse_next(body: &[u8]) -> Result<(NextRequest, bool), String> {
     let one = NextRequest {
         batch: 1,
         ..NextRequest::default()
     };
     let text = std::str::from_utf8(body).map_err(|e| e.to_string())?.trim();
     if text.is_empty() {
-        return Ok(one);
+        return Ok((one, false));
     }
     if let Ok(n) = text.parse::<i64>() {
-        return Ok(NextRequest {
+        let req = NextRequest {
             batch: n,
             ..NextRequest::default()
-        });
+        };
+        return Ok((req, false));
     }
     let mut v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| super::super::api::go_json_error(&e, text.as_bytes()))?;
     if v.is_null() {
-        return Ok(one);
+        return Ok((one, false));
     }
+    let json = v.is_object();
     if let serde_json::Value::Object(m) = &mut v {
         m.retain(|_, x| !x.is_null());
     }
-    serde_json::from_value(v).map_err(|e| e.to_string())
+    let req = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    Ok((req, json))
 }

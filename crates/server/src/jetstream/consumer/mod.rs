@@ -6,6 +6,8 @@
 //! - [`deliver`]: choosing the next message and sending it (pull requests,
 //!   push to a deliver subject, status messages).
 //! - [`ack`]: the `$JS.ACK` protocol (ack, nak, term, in-progress, next).
+//! - [`priority`]: priority groups (overflow, pinned client, prioritized).
+//! - [`reset`]: `$JS.API.CONSUMER.RESET` (start over at a sequence).
 //! - [`timers`]: the one task per consumer that sleeps until the next
 //!   deadline (ack wait, request expiry, heartbeat) and otherwise costs nothing.
 //!
@@ -15,6 +17,10 @@
 
 pub mod ack;
 pub mod deliver;
+#[cfg(test)]
+mod model_tests;
+pub mod priority;
+pub mod reset;
 pub mod state;
 pub mod timers;
 
@@ -28,7 +34,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::stream::Stream;
-use super::types::{AckPolicy, ConsumerConfig, ConsumerInfo, SequenceInfo};
+use super::types::{
+    zero_time, AckPolicy, ConsumerConfig, ConsumerInfo, PriorityGroupState, SequenceInfo,
+};
 use crate::server::ServerState;
 use crate::subscription::{InternalHandler, SubRef};
 use state::State;
@@ -136,6 +144,11 @@ impl Consumer {
         );
         let next: Arc<dyn InternalHandler> = Arc::new(NextHandler(Arc::downgrade(self)));
         if let Ok(s) = server.subscribe_internal(&next_subject, None, next) {
+            subs.push(s);
+        }
+        let reset_subject = format!("$JS.API.CONSUMER.RESET.{}.{}", self.stream_name, self.name);
+        let reset: Arc<dyn InternalHandler> = Arc::new(reset::ResetHandler(Arc::downgrade(self)));
+        if let Ok(s) = server.subscribe_internal(&reset_subject, None, reset) {
             subs.push(s);
         }
         drop(subs);
@@ -260,7 +273,18 @@ impl Consumer {
                 .map(|t| (t - now).num_nanoseconds().unwrap_or(0))
                 .unwrap_or(0),
             ts: now,
-            priority_groups: Vec::new(),
+            // nats-server reports the first group only, with the current pin.
+            priority_groups: st
+                .config
+                .priority_groups
+                .first()
+                .map(|g| PriorityGroupState {
+                    group: g.clone(),
+                    pinned_client_id: st.pin.as_ref().map(|p| p.id.clone()).unwrap_or_default(),
+                    pinned_ts: st.pin.as_ref().map_or_else(zero_time, |p| p.since),
+                })
+                .into_iter()
+                .collect(),
         }
     }
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rnats_store::MsgStore;
 use serde::{Deserialize, Serialize};
 
-use super::super::types::{AckPolicy, ConsumerConfig, DeliverPolicy};
+use super::super::types::{AckPolicy, ConsumerConfig, DeliverPolicy, PriorityPolicy};
 
 /// A delivered message waiting for its ack.
 #[derive(Debug, Clone)]
@@ -36,6 +36,8 @@ pub struct PullRequest {
     pub next_heartbeat: Option<Instant>,
     /// Messages sent so far for this request.
     pub sent: i64,
+    /// Group fields of a JSON request (see [`super::priority`]).
+    pub priority: Option<super::priority::PriorityRequest>,
 }
 
 pub struct State {
@@ -72,6 +74,12 @@ pub struct State {
     /// delivery, and when the next one is due.
     pub replay_last: Option<(i64, Instant)>,
     pub replay_due: Option<Instant>,
+    /// `pinned_client` policy: the client served now (not persisted: a
+    /// restart pins anew).
+    pub pin: Option<super::priority::Pin>,
+    /// Messages given up on at max_deliver while choosing the next message,
+    /// for the pump to announce: (stream seq, deliveries).
+    pub given_up: Vec<(u64, u64)>,
 }
 
 /// The persisted form of a consumer's state.
@@ -119,10 +127,15 @@ impl State {
             last_save: Instant::now(),
             replay_last: None,
             replay_due: None,
+            pin: None,
+            given_up: Vec::new(),
         }
     }
 
     pub fn update_config(&mut self, config: ConsumerConfig) {
+        if config.priority_policy != PriorityPolicy::PinnedClient {
+            self.pin = None;
+        }
         self.filters = filters_of(&config);
         self.config = config;
         self.dirty = true;

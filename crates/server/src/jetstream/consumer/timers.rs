@@ -45,6 +45,38 @@ pub async fn run(consumer: Weak<Consumer>) {
     }
 }
 
+impl super::state::State {
+    /// Ack wait passed: queue for redelivery, or give up at max_deliver.
+    /// Returns what was given up on: (stream seq, deliveries).
+    pub fn expire_acks(&mut self, now: Instant) -> Vec<(u64, u64)> {
+        let due: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        let max_deliver = self.config.max_deliver;
+        let mut given_up = Vec::new();
+        for seq in due {
+            let deliveries = self.redelivered.get(&seq).copied().unwrap_or(1);
+            if max_deliver > 0 && deliveries >= max_deliver as u64 {
+                // Given up on; it still counts as redelivered in info.
+                self.pending.remove(&seq);
+                given_up.push((seq, deliveries));
+            } else if let Some(p) = self.pending.get_mut(&seq) {
+                // Pushed back so the scan does not pick it again before delivery.
+                p.deadline = now + Duration::from_secs(3600);
+                self.redeliver.insert(seq);
+            }
+        }
+        if !given_up.is_empty() {
+            self.advance_floor();
+            self.dirty = true;
+        }
+        given_up
+    }
+}
+
 impl Consumer {
     /// The earliest moment something is due, if anything.
     fn next_deadline(&self) -> Option<Instant> {
@@ -81,6 +113,9 @@ impl Consumer {
         if let Some(t) = st.replay_due {
             consider(t);
         }
+        if let Some(pin) = &st.pin {
+            consider(pin.expires);
+        }
         if st.dirty && self.dir.is_some() {
             consider(st.last_save + SAVE_INTERVAL);
         }
@@ -99,35 +134,15 @@ impl Consumer {
         let now = Instant::now();
         let mut expired = Vec::new();
         let mut heartbeats = Vec::new();
-        let mut max_delivered = Vec::new();
+        let max_delivered;
         let mut push_heartbeat = None;
         let mut inactive = false;
+        let unpinned;
         {
             let mut st = self.state.lock();
-            // Ack wait passed: redeliver, or give up at max_deliver.
-            let due: Vec<u64> = st
-                .pending
-                .iter()
-                .filter(|(_, p)| p.deadline <= now)
-                .map(|(s, _)| *s)
-                .collect();
-            let max_deliver = st.config.max_deliver;
-            for seq in due {
-                let deliveries = st.redelivered.get(&seq).copied().unwrap_or(1);
-                if max_deliver > 0 && deliveries >= max_deliver as u64 {
-                    // Given up on; it still counts as redelivered in info.
-                    st.pending.remove(&seq);
-                    max_delivered.push((seq, deliveries));
-                } else if let Some(p) = st.pending.get_mut(&seq) {
-                    // Pushed back so the scan does not pick it again before delivery.
-                    p.deadline = now + Duration::from_secs(3600);
-                    st.redeliver.insert(seq);
-                }
-            }
-            if !max_delivered.is_empty() {
-                st.advance_floor();
-                st.dirty = true;
-            }
+            // A pinned client that stopped pulling loses its pin.
+            unpinned = super::priority::expire(&mut st, now);
+            max_delivered = st.expire_acks(now);
             // Pull requests: expiry and heartbeats.
             let mut i = 0;
             while i < st.waiting.len() {
@@ -212,6 +227,9 @@ impl Consumer {
                 extra.push(("Nats-Consumer-Stalled", fc));
             }
             send_status(&server, subject.as_bytes(), 100, "Idle Heartbeat", &extra);
+        }
+        if let Some(e) = unpinned {
+            self.advise_pin(&[e]);
         }
         for (seq, deliveries) in max_delivered {
             self.advise_max_deliveries(seq, deliveries);

@@ -90,7 +90,7 @@ pub enum ReplayPolicy {
 }
 
 /// How pull requests of a priority group are served. Omitted when `none`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PriorityPolicy {
     #[default]
@@ -98,6 +98,24 @@ pub enum PriorityPolicy {
     Overflow,
     PinnedClient,
     Prioritized,
+}
+
+impl<'de> Deserialize<'de> for PriorityPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "none" => PriorityPolicy::None,
+            "overflow" => PriorityPolicy::Overflow,
+            "pinned_client" => PriorityPolicy::PinnedClient,
+            "prioritized" => PriorityPolicy::Prioritized,
+            // nats-server's own wording for this enum.
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown priority policy: \"{s}\""
+                )))
+            }
+        })
+    }
 }
 
 impl PriorityPolicy {
