@@ -293,7 +293,7 @@ fn request_config(name: &str, body: &[u8]) -> Result<StreamConfig, JsError> {
 }
 
 fn create(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamCreateResponse, JsError> {
-    let cfg = request_config(name, body)?;
+    let mut cfg = request_config(name, body)?;
     if cfg.sealed {
         return Err(invalid_config(
             "stream configuration for create can not be sealed",
@@ -302,6 +302,12 @@ fn create(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamCreateRe
     if cfg.num_replicas > 1 {
         return Err(JsError::new(JsErrorKind::StreamReplicasNotSupported));
     }
+    if cfg.mirror_direct && cfg.mirror.is_none() {
+        return Err(invalid_config(
+            "stream has no mirror but does have mirror direct",
+        ));
+    }
+    inherit_mirror_direct(js, &mut cfg);
     // nats-server says `did_create` for an identical re-create as well.
     let (stream, _created_now) = js.create_stream(cfg)?;
     let mut info = stream_info(js, &stream, &StreamInfoRequest::default(), Detail::Full);
@@ -312,12 +318,23 @@ fn create(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamCreateRe
     })
 }
 
+/// A mirror of a local stream serves direct gets exactly when its origin
+/// allows them (nats-server overrides the requested `mirror_direct`).
+fn inherit_mirror_direct(js: &JetStream, cfg: &mut StreamConfig) {
+    if let Some(m) = cfg.mirror.as_ref().filter(|m| m.external.is_none()) {
+        if let Some(origin) = js.stream(&m.name) {
+            cfg.mirror_direct = origin.config().allow_direct;
+        }
+    }
+}
+
 fn invalid_config(text: &str) -> JsError {
     JsError::new(JsErrorKind::StreamInvalidConfigF).arg("err", text)
 }
 
 fn update(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamUpdateResponse, JsError> {
-    let cfg = request_config(name, body)?;
+    let mut cfg = request_config(name, body)?;
+    inherit_mirror_direct(js, &mut cfg);
     let stream = stream_of(js, name)?;
     let old = stream.config();
     if cfg.num_replicas > 1 {
@@ -353,6 +370,10 @@ fn update(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamUpdateRe
     }
     if old.allow_msg_ttl && !cfg.allow_msg_ttl {
         return Err(invalid_config("message TTL status can not be disabled"));
+    }
+    // Removing the mirror promotes it to a normal stream; changing it is refused.
+    if cfg.mirror.is_some() && cfg.mirror != old.mirror {
+        return Err(JsError::new(JsErrorKind::StreamMirrorNotUpdatable));
     }
     let stream = js.update_stream(cfg)?;
     let mut info = stream_info(js, &stream, &StreamInfoRequest::default(), Detail::Full);
@@ -473,8 +494,8 @@ fn stream_info(
         state: stream_state(stream, req),
         domain: String::new(),
         cluster: Some(ClusterInfo::leader(server_name)),
-        mirror: None,
-        sources: Vec::new(),
+        mirror: super::sourcing::mirror_info(stream),
+        sources: super::sourcing::sources_info(stream),
         alternates: Vec::new(),
         ts: Utc::now(),
     }
@@ -663,12 +684,24 @@ pub fn direct_get(server: &ServerState, js: &JetStream, subject: &str, body: &[u
         Some((n, s)) => (n, Some(s)),
         None => (rest, None),
     };
+    let Some(stream) = js.stream(name).filter(|s| s.config().allow_direct) else {
+        return;
+    };
+    direct_get_on(server, &stream, last_subject, body, reply);
+}
+
+/// A direct get answered from `stream` (the named stream, or a mirror of it
+/// with `mirror_direct`); `last_subject` is what follows the stream name.
+pub fn direct_get_on(
+    server: &ServerState,
+    stream: &Arc<Stream>,
+    last_subject: Option<&str>,
+    body: &[u8],
+    reply: &[u8],
+) {
     let status = |code: u16, text: &str| {
         let h = headers::Builder::status(code, text).finish();
         server.publish_internal(reply, None, Some(&h), b"");
-    };
-    let Some(stream) = js.stream(name).filter(|s| s.config().allow_direct) else {
-        return;
     };
     let req = match last_subject {
         Some(subj) => {
@@ -728,12 +761,12 @@ pub fn direct_get(server: &ServerState, js: &JetStream, subject: &str, body: &[u
         }
     };
     if !req.multi_last.is_empty() {
-        return direct_multi_last(server, &stream, &req, reply);
+        return direct_multi_last(server, stream, &req, reply);
     }
     if req.batch > 0 {
-        return direct_batch(server, &stream, &req, reply);
+        return direct_batch(server, stream, &req, reply);
     }
-    match load(&stream, &req) {
+    match load(stream, &req) {
         Ok(m) => {
             let h = direct_headers(&stream.name, &m, None);
             server.publish_internal(reply, None, Some(&h), &m.payload);

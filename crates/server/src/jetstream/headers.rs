@@ -19,6 +19,7 @@ pub const LAST_SEQUENCE: &str = "Nats-Last-Sequence";
 pub const NUM_PENDING: &str = "Nats-Num-Pending";
 pub const LAST_CONSUMER: &str = "Nats-Last-Consumer";
 pub const LAST_STREAM: &str = "Nats-Last-Stream";
+pub const STREAM_SOURCE: &str = "Nats-Stream-Source";
 
 /// The value of header `name` in a `NATS/1.0` block (first occurrence,
 /// surrounding whitespace trimmed). Names match exactly, as in nats-server.

@@ -11,6 +11,7 @@ pub mod consumer;
 pub mod consumer_api;
 pub mod errors;
 pub mod headers;
+pub mod sourcing;
 pub mod stream;
 pub mod types;
 
@@ -50,6 +51,9 @@ pub struct JetStream {
     usage_cache: parking_lot::Mutex<(std::time::Instant, u64, u64)>,
     pub max_memory: i64,
     pub max_store: i64,
+    /// Bumped when a stream is created or deleted (mirrors and sources
+    /// waiting for their origin look again).
+    pub streams_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl JetStream {
@@ -80,8 +84,10 @@ impl JetStream {
                 .opts()
                 .max_file_store
                 .unwrap_or(1024 * 1024 * 1024 * 1024),
+            streams_changed: tokio::sync::watch::Sender::new(0),
         });
         js.recover()?;
+        js.note_streams_changed();
         api::subscribe(server, &js).map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(js)
     }
@@ -259,6 +265,8 @@ impl JetStream {
             }
         };
         streams.insert(name, stream.clone());
+        drop(streams);
+        self.note_streams_changed();
         Ok((stream, true))
     }
 
@@ -302,7 +310,13 @@ impl JetStream {
             .write()
             .remove(name)
             .ok_or_else(|| JsError::new(JsErrorKind::StreamNotFound))?;
-        stream.delete()
+        let result = stream.delete();
+        self.note_streams_changed();
+        result
+    }
+
+    fn note_streams_changed(&self) {
+        self.streams_changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// A stream's `max_bytes` is reserved from the server's `max_memory_store`

@@ -26,8 +26,25 @@ use crate::router::Message;
 use crate::server::ServerState;
 use crate::subscription::{InternalHandler, SubRef};
 
+/// The queue group of direct-get responders: a stream and the mirrors
+/// serving its direct gets answer each request once between them.
+pub const DIRECT_GROUP: &str = "_sys_";
+
 /// An ack held back until its message is fsynced: (seq, reply subject, body).
 type PendingAck = (u64, Vec<u8>, Vec<u8>);
+
+/// Where a message being applied comes from: the checks differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A client's publish: every check applies.
+    Client,
+    /// Copied by a source: stored verbatim (no expected-headers, TTL or
+    /// rollup permission checks), de-duplicated, with a new sequence.
+    Source,
+    /// Copied by a mirror: stored at the origin's sequence and time, no
+    /// de-duplication.
+    Mirror { seq: u64, ts: i64 },
+}
 
 /// The outcome of a publish into the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +71,11 @@ pub struct Stream {
     /// Wakes the expiry task when a sooner deadline appears.
     expiry_wake: tokio::sync::Notify,
     consumers: parking_lot::RwLock<std::collections::BTreeMap<String, Arc<Consumer>>>,
+    /// The last stored sequence, for mirrors and sources of this stream to
+    /// wait on (sending never blocks the publisher).
+    new_msgs: tokio::sync::watch::Sender<u64>,
+    /// The tasks copying this stream's mirror or sources.
+    pub(crate) sourcing: super::sourcing::Links,
 }
 
 struct Inner {
@@ -139,6 +161,8 @@ impl Stream {
             ack_after_sync,
             expiry_wake: tokio::sync::Notify::new(),
             consumers: parking_lot::RwLock::new(std::collections::BTreeMap::new()),
+            new_msgs: tokio::sync::watch::Sender::new(0),
+            sourcing: super::sourcing::Links::default(),
         })
     }
 
@@ -157,6 +181,7 @@ impl Stream {
             inner.config = config;
             !was && inner.config.needs_expiry()
         };
+        super::sourcing::reconcile(self);
         if start_expiry {
             self.tasks
                 .lock()
@@ -178,6 +203,8 @@ impl Stream {
         if self.ack_after_sync {
             tasks.push(tokio::spawn(ack_loop(weak, self.store.sync_watch())));
         }
+        drop(tasks);
+        super::sourcing::reconcile(self);
         Ok(())
     }
 
@@ -209,16 +236,25 @@ impl Stream {
             let base = format!("{}{}", super::api::DIRECT_GET, self.name);
             subs.push(
                 server
-                    .subscribe_internal(&base, None, handler.clone())
+                    .subscribe_internal(&base, Some(DIRECT_GROUP), handler.clone())
                     .map_err(invalid)?,
             );
             subs.push(
                 server
-                    .subscribe_internal(&format!("{base}.>"), None, handler)
+                    .subscribe_internal(&format!("{base}.>"), Some(DIRECT_GROUP), handler)
                     .map_err(invalid)?,
             );
         }
         Ok(())
+    }
+
+    pub(crate) fn server(&self) -> Option<Arc<ServerState>> {
+        self.server.upgrade()
+    }
+
+    /// A receiver that changes whenever a message is stored.
+    pub(crate) fn watch_new_msgs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.new_msgs.subscribe()
     }
 
     pub fn consumer(&self, name: &str) -> Option<Arc<Consumer>> {
@@ -298,6 +334,7 @@ impl Stream {
 
     /// Stops capturing and background work; the store stays on disk.
     pub fn stop(&self) {
+        self.sourcing.stop(self.server.upgrade().as_deref());
         for c in self.consumers() {
             if c.is_durable_on_disk() {
                 c.save();
@@ -340,6 +377,38 @@ impl Stream {
         hdrs: &[u8],
         payload: &[u8],
     ) -> Result<Stored, JsError> {
+        self.apply_from(subject, hdrs, payload, Origin::Client)
+    }
+
+    /// Applies a message copied by a mirror or source, then does what a
+    /// stored publish does (republish, consumers).
+    pub(crate) fn apply_sourced(
+        &self,
+        subject: &str,
+        hdrs: &[u8],
+        payload: &[u8],
+        from: Origin,
+    ) -> Result<Stored, JsError> {
+        let last_before = self.store.state().last_seq;
+        let stored = self.apply_from(subject, hdrs, payload, from)?;
+        if !stored.duplicate {
+            let republish = self.inner.lock().config.republish.clone();
+            if let Some(rp) = republish {
+                self.republish(&rp, subject, hdrs, payload, stored.seq, last_before);
+            }
+            self.after_store(stored.seq, subject);
+        }
+        Ok(stored)
+    }
+
+    fn apply_from(
+        &self,
+        subject: &str,
+        hdrs: &[u8],
+        payload: &[u8],
+        from: Origin,
+    ) -> Result<Stored, JsError> {
+        let client = from == Origin::Client;
         // Server storage limits first, without the stream lock: measuring usage
         // reads every stream's configuration, this one's included.
         let storage = self.inner.lock().config.storage;
@@ -376,7 +445,13 @@ impl Stream {
         let mut rollup = None;
         let mut ttl = 0i64;
         if !hdrs.is_empty() {
-            if let Some(id) = headers::get_str(hdrs, headers::MSG_ID).filter(|s| !s.is_empty()) {
+            if client && headers::get(hdrs, headers::STREAM_SOURCE).is_some() {
+                return Err(JsError::new(JsErrorKind::MessageSourceHdrNotAllowed));
+            }
+            let dedup = !matches!(from, Origin::Mirror { .. });
+            if let Some(id) =
+                headers::get_str(hdrs, headers::MSG_ID).filter(|s| dedup && !s.is_empty())
+            {
                 inner.dedup.expire(now, window);
                 if let Some(&seq) = inner.dedup.ids.get(id) {
                     return Ok(Stored {
@@ -386,16 +461,19 @@ impl Stream {
                 }
                 msg_id = Some(id.to_string());
             }
-            self.check_expected(&inner, subject, hdrs)?;
+            if client {
+                self.check_expected(&inner, subject, hdrs)?;
+            }
             let cfg = &inner.config;
             if let Some(r) = headers::get_str(hdrs, headers::ROLLUP) {
-                if !cfg.allow_rollup_hdrs {
+                if client && !cfg.allow_rollup_hdrs {
                     return Err(JsError::new(JsErrorKind::StreamRollupFailedF)
                         .arg("err", "rollup not permitted"));
                 }
                 match r {
                     "sub" => rollup = Some(true),
                     "all" => rollup = Some(false),
+                    _ if !client => {}
                     other => {
                         return Err(JsError::new(JsErrorKind::StreamRollupFailedF)
                             .arg("err", &format!("rollup value invalid: {other:?}")))
@@ -403,16 +481,32 @@ impl Stream {
                 }
             }
             if let Some(v) = headers::get_str(hdrs, headers::TTL) {
-                if !cfg.allow_msg_ttl {
-                    return Err(JsError::new(JsErrorKind::MessageTTLDisabled));
+                if client {
+                    if !cfg.allow_msg_ttl {
+                        return Err(JsError::new(JsErrorKind::MessageTTLDisabled));
+                    }
+                    ttl = parse_ttl(v)?;
+                } else if cfg.allow_msg_ttl {
+                    // Copied verbatim: a TTL the origin accepted still applies here.
+                    ttl = parse_ttl(v).unwrap_or(0);
                 }
-                ttl = parse_ttl(v)?;
             }
         }
-        let (seq, _) = self
-            .store
-            .store(subject, hdrs, payload, now)
-            .map_err(store_error)?;
+        let seq = match from {
+            Origin::Mirror { seq, ts } => {
+                self.store
+                    .store_at(seq, subject, hdrs, payload, ts)
+                    .map_err(store_error)?;
+                seq
+            }
+            _ => {
+                self.store
+                    .store(subject, hdrs, payload, now)
+                    .map_err(store_error)?
+                    .0
+            }
+        };
+        self.new_msgs.send_replace(seq);
         match rollup {
             Some(true) => {
                 let _ = self.store.purge(Some(subject), Some(seq), None);

@@ -961,6 +961,9 @@ pub struct StreamSourceInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalStream>,
     pub lag: u64,
+    /// The last origin sequence copied (sources only; omitted when none).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub seq: u64,
     /// Nanoseconds since last active; -1 when never.
     pub active: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -100,6 +100,7 @@ fn sourced_stream_info() -> StreamInfo {
                 deliver: String::new(),
             }),
             lag: 0,
+            seq: 0,
             active: -1,
             error: None,
             filter_subject: "orders.new".into(),
