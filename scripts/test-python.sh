@@ -21,6 +21,7 @@ REQS=(
   "pytest-asyncio==1.5.0"
   "pytest-timeout==2.4.0"
   "jsonschema==4.26.0"
+  "nkeys==0.2.1"
 )
 STAMP="$VENV/.rnats-test-python-deps"
 WANT="$(printf '%s\n' "${REQS[@]}")"

@@ -141,10 +141,9 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
             "accounts" => {
                 opts.accounts = crate::account::config::parse_accounts(v)?;
                 for a in &opts.accounts {
-                    for (u, p) in &a.users {
-                        opts.auth.users.push((u.clone(), p.clone()));
-                        opts.auth.user_accounts.insert(u.clone(), a.name.clone());
-                    }
+                    opts.auth
+                        .users
+                        .extend(a.users.iter().cloned().map(std::sync::Arc::new));
                 }
             }
             "system_account" | "system" => opts.system_account = Some(v.as_str()?.to_string()),
@@ -154,10 +153,12 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
                     .as_deref()
                     .and_then(Path::parent)
                     .map(Path::to_path_buf);
-                crate::jwt::config::parse_operator(v, base.as_deref(), &mut opts.operator)?
+                crate::jwt::config::parse_operator(v, base.as_deref(), &mut opts.operator)?;
+                opts.auth.operator_mode = true;
             }
             "trusted" | "trusted_keys" => {
-                crate::jwt::config::parse_trusted_keys(v, &mut opts.operator)?
+                crate::jwt::config::parse_trusted_keys(v, &mut opts.operator)?;
+                opts.auth.operator_mode = true;
             }
             "resolver" | "account_resolver" | "accounts_resolver" => {
                 let base = opts
@@ -168,7 +169,9 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
                 crate::jwt::config::parse_resolver(v, base.as_deref(), &mut opts.operator)?
             }
             "resolver_preload" => crate::jwt::config::parse_preload(v, &mut opts.operator)?,
-            "authorization" => apply_authorization(v.as_map()?, opts, &mut report)?,
+            "authorization" => report
+                .unimplemented
+                .extend(crate::auth::config::apply_authorization(v, opts)?),
             "jetstream" => {
                 opts.jetstream = match &v.value {
                     rnats_conf::Value::Map(js) => apply_jetstream(js, opts, &mut report)?,
@@ -201,6 +204,7 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
                 .push(format!("{}: unknown field {key:?}", entry.key_pos)),
         }
     }
+    crate::auth::config::validate(opts, map.get("no_auth_user"))?;
     Ok(report)
 }
 
@@ -232,7 +236,7 @@ fn apply_jetstream(js: &Map, opts: &mut Options, report: &mut Report) -> Result<
 
 /// A timeout in seconds (integer or float) or a duration string, as
 /// nats-server takes `timeout` in `authorization {}` and `tls {}`.
-fn seconds(v: &Spanned) -> Result<std::time::Duration, ConfError> {
+pub(crate) fn seconds(v: &Spanned) -> Result<std::time::Duration, ConfError> {
     Ok(match &v.value {
         rnats_conf::Value::Int(n) => std::time::Duration::from_secs((*n).max(0) as u64),
         rnats_conf::Value::Float(f) => std::time::Duration::from_secs_f64(f.max(0.0)),
@@ -402,47 +406,6 @@ fn apply_websocket(
             "compress" | "compression" => ws.compression = v.as_bool()?,
             _ => report.unimplemented.push(format!(
                 "{}: websocket option {key:?} is not implemented yet in rnats and is ignored",
-                entry.key_pos
-            )),
-        }
-    }
-    Ok(())
-}
-
-fn apply_authorization(
-    auth: &Map,
-    opts: &mut Options,
-    report: &mut Report,
-) -> Result<(), ConfError> {
-    for (key, entry) in auth.iter() {
-        let v = &entry.value;
-        match key.to_ascii_lowercase().as_str() {
-            "user" | "username" => opts.auth.username = Some(v.as_str()?.to_string()),
-            "pass" | "password" => opts.auth.password = Some(v.as_str()?.to_string()),
-            "token" => opts.auth.token = Some(v.as_str()?.to_string()),
-            "timeout" => {
-                opts.auth_timeout = seconds(v)?;
-                opts.auth_timeout_set = true;
-            }
-            "users" => {
-                for u in v.as_array()? {
-                    let m = u.as_map()?;
-                    let user = m.get("user").or_else(|| m.get("username"));
-                    let pass = m.get("password").or_else(|| m.get("pass"));
-                    match (user, pass) {
-                        (Some(user), Some(pass)) => opts
-                            .auth
-                            .users
-                            .push((user.as_str()?.to_string(), pass.as_str()?.to_string())),
-                        _ => report.unimplemented.push(format!(
-                            "{}: users without user/password (nkeys, permissions) are not implemented yet",
-                            u.pos
-                        )),
-                    }
-                }
-            }
-            _ => report.unimplemented.push(format!(
-                "{}: authorization option {key:?} is not implemented yet",
                 entry.key_pos
             )),
         }

@@ -8,6 +8,7 @@
 //! registry, lame-duck mode and shutdown.
 
 pub mod account;
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;

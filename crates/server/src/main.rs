@@ -147,6 +147,9 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     let state = server.state();
     tracing::info!("  Name:     {}", state.server_name);
     tracing::info!("  ID:       {}", state.server_id);
+    if rnats_server::auth::has_plaintext_passwords(&state.opts().auth) {
+        tracing::warn!("Plaintext passwords detected, use nkeys or bcrypt");
+    }
     if state.opts().jetstream {
         start_jetstream(&state);
     }

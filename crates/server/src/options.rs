@@ -4,21 +4,30 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Authentication configured for the global account (the full model comes
-/// with accounts; this is what `--user/--pass/--auth` and `authorization {}` set).
+/// Authentication configured for the global account: `--user/--pass/--auth`
+/// and `authorization {}` (single user, token, or a users list; see `auth`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimpleAuth {
     pub username: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
-    pub users: Vec<(String, String)>,
-    /// The account of each user defined inside `accounts { ... }`.
-    pub user_accounts: std::collections::BTreeMap<String, String>,
+    pub users: Vec<std::sync::Arc<crate::auth::User>>,
+    /// Operator mode (JWT): users come from JWTs, and every client must
+    /// present one.
+    pub operator_mode: bool,
 }
 
 impl SimpleAuth {
     pub fn required(&self) -> bool {
-        self.username.is_some() || self.token.is_some() || !self.users.is_empty()
+        self.username.is_some()
+            || self.token.is_some()
+            || !self.users.is_empty()
+            || self.operator_mode
+    }
+
+    /// Nkey or JWT users exist: INFO carries a nonce for them to sign.
+    pub fn has_nkeys(&self) -> bool {
+        self.operator_mode || self.users.iter().any(|u| u.is_nkey())
     }
 }
 

@@ -15,7 +15,16 @@ pub fn reload(state: &ServerState, load: &Loader) -> Result<(), String> {
     let old = state.opts();
     check_fixed(&old, &new)?;
     logging::set_level(new.debug, new.trace);
+    let auth_changed = old.auth != new.auth || old.no_auth_user != new.no_auth_user;
     state.set_opts(new);
+    if auth_changed {
+        tracing::info!("Reloaded: authorization users");
+        // Connected clients re-authenticate against the new users and have
+        // their permissions replaced (see `client::conn`), as in nats-server.
+        for c in state.clients.lock().values() {
+            c.auth.recheck.notify_one();
+        }
+    }
     Ok(())
 }
 

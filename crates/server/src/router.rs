@@ -136,6 +136,9 @@ pub fn route(
 /// Appends the frame for `msg` to one subscription's connection.
 #[inline]
 fn deliver(state: &ServerState, sub: &SubRef, msg: &Message<'_>, batch: &mut Batch) -> bool {
+    if sub.deny_filter.denies(msg.subject, sub.queue.as_deref()) {
+        return false;
+    }
     match sub.admit() {
         Admit::Skip => return false,
         Admit::DeliverLast => batch.expired.push(sub.clone()),
@@ -172,6 +175,10 @@ fn deliver(state: &ServerState, sub: &SubRef, msg: &Message<'_>, batch: &mut Bat
             client.stop_reading.notify_one();
             return false;
         }
+    }
+    if let Some(reply) = msg.reply {
+        // `allow_responses`: the receiver may now answer on `reply`.
+        client.auth.on_delivery(reply);
     }
     batch.counts.out_msgs += 1;
     batch.counts.out_bytes += size as u64;

@@ -278,6 +278,9 @@ impl ServerState {
         info.client_id = client.cid;
         info.client_ip = client.addr.ip().to_string();
         info.ldm = self.lame_duck.load(Ordering::Relaxed);
+        if self.opts().auth.has_nkeys() {
+            info.nonce = client.auth.nonce().to_string();
+        }
         info
     }
 

@@ -31,6 +31,9 @@ pub struct Subscription {
     /// Deliveries after which the subscription ends; 0 = unlimited.
     pub max: AtomicU64,
     pub delivered: AtomicU64,
+    /// Set when the owner's deny permissions overlap this (wildcard or queue)
+    /// subscription: deliveries to denied subjects are dropped.
+    pub deny_filter: crate::auth::DenyFilter,
 }
 
 /// What happened when a message was offered to a subscription.
@@ -60,6 +63,7 @@ impl Subscription {
             sid: sid.into(),
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            deny_filter: Default::default(),
         }
     }
 

@@ -88,8 +88,8 @@ impl Default for AccountJetStream {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccountConfig {
     pub name: String,
-    /// Plain user/password pairs bound to this account.
-    pub users: Vec<(String, String)>,
+    /// The users bound to this account (with `account` set to it).
+    pub users: Vec<crate::auth::User>,
     pub exports: Vec<ExportConfig>,
     pub imports: Vec<ImportConfig>,
     pub jetstream: Option<AccountJetStream>,
@@ -144,22 +144,17 @@ fn parse_account(name: &str, body: &Map) -> Result<AccountConfig, ConfError> {
         name: name.to_string(),
         ..AccountConfig::default()
     };
+    let mut defaults = None;
     for (key, entry) in body.iter() {
         let v = &entry.value;
         match key.to_ascii_lowercase().as_str() {
             "users" => {
-                for u in v.as_array()? {
-                    let m = u.as_map()?;
-                    let user = m.get("user").or_else(|| m.get("username"));
-                    let pass = m.get("password").or_else(|| m.get("pass"));
-                    match (user, pass) {
-                        (Some(user), Some(pass)) => acc
-                            .users
-                            .push((user.as_str()?.to_string(), pass.as_str()?.to_string())),
-                        _ => return Err(u.invalid("user entries need user and password")),
-                    }
+                for mut u in crate::auth::config::parse_users(v)? {
+                    u.account = Some(name.to_string());
+                    acc.users.push(u);
                 }
             }
+            "default_permissions" => defaults = Some(crate::auth::config::parse_permissions(v)?),
             "exports" => {
                 let list = v
                     .as_array()
@@ -192,7 +187,14 @@ fn parse_account(name: &str, body: &Map) -> Result<AccountConfig, ConfError> {
                 }
             }
             "jetstream" => acc.jetstream = parse_jetstream(v)?,
-            _ => {}
+            "nkey" | "mappings" | "maps" | "limits" | "msg_trace" | "trace_dest" => {}
+            _ if entry.used_as_variable => {}
+            _ => return Err(v.invalid(format!("unknown field {key:?}"))),
+        }
+    }
+    if let Some(d) = defaults {
+        for u in acc.users.iter_mut().filter(|u| u.permissions.is_none()) {
+            u.permissions = Some(d.clone());
         }
     }
     Ok(acc)
@@ -349,11 +351,11 @@ fn parse_jetstream(v: &Spanned) -> Result<Option<AccountJetStream>, ConfError> {
 fn check_users_unique(accounts: &[AccountConfig], pos: &Pos) -> Result<(), ConfError> {
     let mut seen = std::collections::HashSet::new();
     for a in accounts {
-        for (u, _) in &a.users {
-            if !seen.insert(u.as_str()) {
+        for u in &a.users {
+            if !seen.insert(u.name.as_str()) {
                 return Err(ConfError::Invalid {
                     pos: pos.clone(),
-                    msg: format!("Duplicate user {u:?} detected"),
+                    msg: format!("Duplicate user {:?} detected", u.name),
                 });
             }
         }
@@ -442,7 +444,8 @@ mod tests {
         .expect("valid");
         assert_eq!(accs.len(), 2);
         let a = &accs[0];
-        assert_eq!(a.users, vec![("a".to_string(), "pa".to_string())]);
+        assert_eq!(a.users[0].name, "a");
+        assert_eq!(a.users[0].account.as_deref(), Some("A"));
         assert_eq!(
             a.exports[1].service.as_ref().map(|s| s.response),
             Some(ResponseType::Stream)
@@ -453,7 +456,7 @@ mod tests {
         let js = b.jetstream.as_ref().expect("js");
         assert_eq!(
             (js.max_memory, js.max_streams, js.max_file),
-            (1024 * 1024, 3, -1)
+            (1_000_000, 3, -1)
         );
     }
 

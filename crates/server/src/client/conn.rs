@@ -208,6 +208,8 @@ struct Conn {
     connect_info_sent: bool,
     /// The options generation the limits above were taken from.
     opts_generation: u64,
+    /// AUTH: who the client is and what it may publish/subscribe (`crate::auth`).
+    auth: crate::auth::session::ConnAuth,
 }
 
 /// Ends the connection; `Some(text)` is sent as `-ERR 'text'` first.
@@ -234,6 +236,7 @@ impl Conn {
             connect: ConnectOptions::default(),
             cache: MatchCache::default(),
             batch: Batch::default(),
+            auth: Default::default(),
         }
     }
 
@@ -257,6 +260,18 @@ impl Conn {
                 },
                 _ = self.client.stop_reading.notified() => {
                     return self.client.out.close_reason().unwrap_or(CloseReason::ServerShutdown);
+                }
+                // AUTH: a config reload changed the users; check this client again.
+                _ = self.client.auth.recheck.notified() => {
+                    if let Err(Close(reason, err)) = self.recheck_auth() {
+                        if let Some(text) = err {
+                            let mut line = BytesMut::new();
+                            encode::err(&mut line, text);
+                            self.client.out.send_now(&line);
+                        }
+                        return reason;
+                    }
+                    continue;
                 }
             };
             let ms = self.client.started.elapsed().as_millis() as u64;
@@ -346,7 +361,7 @@ impl Conn {
             && !self.client.connected.load(Ordering::Relaxed)
             && !matches!(op, ClientOp::Connect(_))
         {
-            return Err(self.auth_violation());
+            return Err(self.auth_violation(None));
         }
         match op {
             ClientOp::Connect(json) => self.on_connect(json),
@@ -404,8 +419,22 @@ impl Conn {
         }
     }
 
-    fn auth_violation(&self) -> Close {
-        tracing::error!("{} - authentication error", self.client.log_prefix());
+    /// AUTH: logs like nats-server (`authentication error - User "a"`, the
+    /// reason at debug level) and closes with `Authorization Violation`.
+    fn auth_violation(&self, err: Option<crate::auth::AuthError>) -> Close {
+        match err {
+            Some(e) => {
+                // After a reload the client is still labelled as its old user.
+                let label = self
+                    .auth
+                    .label()
+                    .map(|l| format!("{l} - "))
+                    .unwrap_or_default();
+                tracing::debug!("{} - {}", self.client.log_prefix(), e.reason);
+                tracing::error!("{} - {label}{e}", self.client.log_prefix());
+            }
+            None => tracing::error!("{} - authentication error", self.client.log_prefix()),
+        }
         Close(
             CloseReason::AuthenticationViolation,
             Some("Authorization Violation"),
@@ -420,15 +449,21 @@ impl Conn {
                 return Err(Close(CloseReason::ProtocolViolation, None));
             }
         };
-        if self.auth_required {
-            match self.authenticate(&connect) {
-                Ok(Some(account)) => {
-                    if !self.bind_account(&account) {
-                        return Err(self.auth_violation());
-                    }
-                }
-                Ok(None) => {}
-                Err(()) => return Err(self.auth_violation()),
+        // AUTH: authenticate and install the user's permissions, then bind
+        // the account the user belongs to.
+        let opts = self.state.opts();
+        if self.state.operator.is_some() {
+            if let Err(e) = self.login_jwt(&connect) {
+                return Err(self.auth_violation(Some(e)));
+            }
+        } else if let Err(e) = self.auth.login(&opts, &connect, &self.client.auth) {
+            return Err(self.auth_violation(Some(e)));
+        }
+        let account = self.auth.user().and_then(|u| u.account.clone());
+        if let Some(name) = account {
+            if !self.bind_account(&name) {
+                tracing::error!("{} - account {name:?} not found", self.client.log_prefix());
+                return Err(self.auth_violation(None));
             }
         }
         if !(0..=1).contains(&connect.protocol()) {
@@ -466,29 +501,42 @@ impl Conn {
         Ok(())
     }
 
-    /// Checks the credentials; on success, the account they bind to
-    /// (`None`: the global account).
-    fn authenticate(&self, c: &ConnectOptions) -> Result<Option<String>, ()> {
-        let opts = self.state.opts();
-        let auth = &opts.auth;
-        if let Some(token) = &auth.token {
-            return (c.auth_token.as_deref() == Some(token.as_str()))
-                .then_some(None)
-                .ok_or(());
-        }
-        if let Some(user) = &auth.username {
-            return (c.user.as_deref() == Some(user.as_str())
-                && c.pass.as_deref() == auth.password.as_deref())
-            .then_some(None)
-            .ok_or(());
-        }
-        let found = auth.users.iter().find(|(u, p)| {
-            c.user.as_deref() == Some(u.as_str()) && c.pass.as_deref() == Some(p.as_str())
-        });
-        match found {
-            Some((u, _)) => Ok(auth.user_accounts.get(u).cloned()),
-            None => Err(()),
-        }
+    /// Operator mode: checks the client's user JWT and nonce signature, and
+    /// registers the account it belongs to on first use.
+    fn login_jwt(&mut self, connect: &ConnectOptions) -> Result<(), crate::auth::AuthError> {
+        let fail = |e: crate::jwt::JwtError| {
+            tracing::debug!("JWT authentication failed: {e}");
+            crate::auth::AuthError {
+                who: None,
+                reason: crate::auth::Reason::JwtRejected,
+            }
+        };
+        let Some(op) = self.state.operator.as_ref() else {
+            return Err(fail(crate::jwt::JwtError::NoJwt));
+        };
+        let verified = crate::jwt::authenticate(
+            &op.trust,
+            &op.resolver,
+            connect.jwt.as_deref(),
+            self.client.auth.nonce().as_bytes(),
+            connect.sig.as_deref(),
+        )
+        .map_err(|e| {
+            tracing::warn!(
+                "{} - JWT authentication failed: {e}",
+                self.client.log_prefix()
+            );
+            fail(e)
+        })?;
+        let account = crate::account::from_jwt::bind(&self.state, &verified.account);
+        let user = crate::auth::User {
+            name: verified.user.sub.clone(),
+            credential: crate::auth::Credential::Nkey,
+            permissions: crate::jwt::to_auth_permissions(&verified.permissions),
+            account: Some(account.name.clone()),
+        };
+        self.auth.login_as(Arc::new(user), &self.client.auth);
+        Ok(())
     }
 
     /// Binds the connection to `account` (before it has any subscriptions).
@@ -518,6 +566,11 @@ impl Conn {
                 .out
                 .send_now(b"-ERR 'Invalid Publish Subject'\r\n");
         }
+        // AUTH: publish permissions (free for clients without any).
+        if !self.auth.may_publish(&self.client.auth, subject) {
+            self.permission_violation(crate::auth::session::publish_violation(subject));
+            return;
+        }
         if self.connect.verbose() {
             self.client.out.send_now(encode::OK);
         }
@@ -544,6 +597,12 @@ impl Conn {
     }
 
     fn on_sub(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+        // AUTH: subscribe permissions, queue groups included.
+        if !self.auth.may_subscribe(subject, queue) {
+            let v = crate::auth::session::subscribe_violation(subject, queue, sid);
+            self.permission_violation(v);
+            return;
+        }
         let max_subs = self.state.opts().max_subscriptions;
         let sub = {
             let subs = self.client.subs.lock();
@@ -561,13 +620,16 @@ impl Conn {
             if subs.contains_key(sid) {
                 None
             } else {
-                Some(SubRef(Arc::new(Subscription::new(
+                let sub = Subscription::new(
                     self.client.clone(),
                     self.account.clone(),
                     subject,
                     queue,
                     sid,
-                ))))
+                );
+                sub.deny_filter
+                    .set(self.auth.delivery_filter(subject, queue.is_some()));
+                Some(SubRef(Arc::new(sub)))
             }
         };
         if let Some(sub) = sub {
@@ -594,6 +656,44 @@ impl Conn {
         if self.connect.verbose() {
             self.client.out.send_now(encode::OK);
         }
+    }
+
+    /// AUTH: `-ERR 'Permissions Violation for ...'`; the connection stays.
+    fn permission_violation(&self, v: crate::auth::session::Violation) {
+        let label = self
+            .auth
+            .label()
+            .map(|l| format!("{l} - "))
+            .unwrap_or_default();
+        tracing::error!("{} - {label}{}", self.client.log_prefix(), v.log);
+        self.client.out.send_now(&v.err_line());
+    }
+
+    /// AUTH: after a config reload, authenticate again with the CONNECT we
+    /// have (closing the client if that fails, as nats-server does) and drop
+    /// subscriptions the new permissions no longer allow.
+    fn recheck_auth(&mut self) -> Result<(), Close> {
+        if !self.client.connected.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let opts = self.state.opts();
+        let connect = self.connect.clone();
+        let result = if self.state.operator.is_some() {
+            self.login_jwt(&connect)
+        } else {
+            self.auth.login(&opts, &connect, &self.client.auth)
+        };
+        if let Err(e) = result {
+            return Err(self.auth_violation(Some(e)));
+        }
+        // A user moved to another account must reconnect to get there.
+        let account = self.auth.user().and_then(|u| u.account.clone());
+        if account.as_deref().unwrap_or(crate::account::GLOBAL) != self.account.name {
+            return Err(self.auth_violation(None));
+        }
+        self.auth
+            .recheck_subs(&self.state, &self.client, &self.connect);
+        Ok(())
     }
 
     /// Removes this connection's subscriptions and registration.

@@ -95,6 +95,8 @@ pub struct ClientShared {
     pub in_bytes: AtomicU64,
     /// The account the client is bound to (set by CONNECT).
     pub account: ArcSwap<Account>,
+    /// Auth state other tasks reach (nonce, response grants, reload recheck).
+    pub auth: crate::auth::session::SharedAuth,
 }
 
 impl ClientShared {
@@ -115,6 +117,7 @@ impl ClientShared {
             stop_reading: Notify::new(),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
+            auth: Default::default(),
         }
     }
 

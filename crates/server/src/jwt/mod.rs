@@ -254,5 +254,28 @@ pub fn authenticate(
     })
 }
 
+/// JWT permissions in the terms of the config file's (`auth`): an empty
+/// allow list allows everything.
+pub fn to_auth_permissions(p: &Permissions) -> Option<crate::auth::Permissions> {
+    use crate::auth::{ResponsePermission, SubjectPermission};
+    if p.is_empty() {
+        return None;
+    }
+    let side = |x: &claims::Permission| {
+        (!x.is_empty()).then(|| SubjectPermission {
+            allow: (!x.allow.is_empty()).then(|| x.allow.clone()),
+            deny: x.deny.clone(),
+        })
+    };
+    Some(crate::auth::Permissions {
+        publish: side(&p.publish),
+        subscribe: side(&p.subscribe),
+        response: p.resp.as_ref().map(|r| ResponsePermission {
+            max_msgs: r.max,
+            expires: (r.ttl > 0).then(|| std::time::Duration::from_nanos(r.ttl as u64)),
+        }),
+    })
+}
+
 #[cfg(test)]
 mod tests;

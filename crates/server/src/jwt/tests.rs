@@ -33,6 +33,8 @@ fn chain(edit: impl FnOnce(&mut AccountClaims)) -> Chain {
         name: "OP".into(),
         ..Default::default()
     };
+    opc.nats.kind = "operator".into();
+    opc.nats.version = 2;
     let op_jwt = encode(&mut opc, &op);
     let trust = Trust::from_operator_jwts(&[op_jwt]).expect("operator verifies");
     let account = KeyPair::new_account();
