@@ -103,6 +103,9 @@ pub struct Flags {
     /// Logfile size limit
     #[arg(long = "log_size_limit", value_name = "limit")]
     pub log_size_limit: Option<String>,
+    /// Log JSON lines instead of text (rnats)
+    #[arg(long = "log_json", action = ArgAction::SetTrue)]
+    pub log_json: bool,
     /// Maximum printable length for traced messages
     #[arg(long = "max_traced_msg_len", value_name = "len")]
     pub max_traced_msg_len: Option<i64>,
@@ -296,6 +299,18 @@ impl Flags {
         if let Some(t) = self.logtime {
             opts.logtime = t;
         }
+        if let Some(u) = self.logtime_utc {
+            opts.logtime_utc = u;
+        }
+        if let Some(l) = &self.log_size_limit {
+            opts.log_size_limit = l
+                .trim()
+                .parse()
+                .map_err(|_| format!("invalid value {l:?} for flag -log_size_limit"))?;
+        }
+        if self.log_json {
+            opts.log_json = true;
+        }
         if let Some(d) = self.debug {
             opts.debug = d;
         }
@@ -388,7 +403,6 @@ impl Flags {
             (self.https_port.is_some(), "https_port"),
             (self.syslog == Some(true), "syslog"),
             (self.remote_syslog.is_some(), "remote_syslog"),
-            (self.log_size_limit.is_some(), "log_size_limit"),
             (
                 self.routes.is_some() || self.cluster.is_some() || self.cluster_listen.is_some(),
                 "cluster",

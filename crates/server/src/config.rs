@@ -27,8 +27,6 @@ const NOT_YET: &[&str] = &[
     "https",
     "https_port",
     "server_tags",
-    "logfile_size_limit",
-    "log_size_limit",
     "syslog",
     "remote_syslog",
     "connect_error_reports",
@@ -135,6 +133,20 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
             "trace" | "trace_verbose" => opts.trace = v.as_bool()?,
             "logtime" => opts.logtime = v.as_bool()?,
             "log_file" | "logfile" => opts.log_file = Some(v.as_str()?.into()),
+            "logtime_utc" => opts.logtime_utc = v.as_bool()?,
+            "logfile_size_limit" | "log_size_limit" => opts.log_size_limit = size(v)? as u64,
+            "logfile_max_num" | "log_max_num" => opts.log_max_num = size(v)?,
+            "log_format" => {
+                opts.log_json = match v.as_str()?.to_ascii_lowercase().as_str() {
+                    "json" => true,
+                    "text" => false,
+                    other => {
+                        return Err(v.invalid(format!(
+                            "invalid log_format {other:?}: expected \"text\" or \"json\""
+                        )))
+                    }
+                }
+            }
             "pid_file" | "pidfile" => opts.pid_file = Some(v.as_str()?.into()),
             "ports_file_dir" => opts.ports_file_dir = Some(v.as_str()?.into()),
             "no_auth_user" => opts.no_auth_user = Some(v.as_str()?.to_string()),

@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod jetstream;
 pub mod jwt;
+pub mod logfile;
 pub mod logging;
 pub mod monitor;
 pub mod options;
@@ -23,6 +24,7 @@ pub mod server;
 pub mod signals;
 pub mod stats;
 pub mod subscription;
+pub mod sysacc;
 pub mod tls;
 pub mod websocket;
 

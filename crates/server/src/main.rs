@@ -74,12 +74,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    if let Err(e) = logging::init(
-        opts.debug,
-        opts.trace,
-        opts.logtime,
-        opts.log_file.as_deref(),
-    ) {
+    if let Err(e) = logging::init(&logging::LogSettings::of(&opts)) {
         eprintln!("rnats-server: could not open log file: {e}");
         return ExitCode::FAILURE;
     }
@@ -190,6 +185,9 @@ async fn run(opts: Options, loader: Arc<Loader>) {
             );
         }
     }
+    if let Err(e) = rnats_server::sysacc::Sys::start(&state) {
+        logging::fatal(format!("Error setting up internal tracking: {e}"));
+    }
     let monitor_port = rnats_server::monitor::start(&state).await;
     let monitoring = monitor_port.map(|p| (state.opts().http_host.clone(), p));
     let nats_scheme = if state.client_tls.is_some() && !state.opts().allow_non_tls {
@@ -221,6 +219,7 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     if !matches!(stop, Stop::LameDuckDone) {
         tracing::info!("Initiating Shutdown...");
     }
+    rnats_server::sysacc::shutdown_event(&state);
     server::shutdown(&state);
     let _ = accept.await;
     // Give writers a moment to flush their final -ERR/close.

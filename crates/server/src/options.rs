@@ -65,6 +65,14 @@ pub struct Options {
     pub trace: bool,
     pub logtime: bool,
     pub log_file: Option<PathBuf>,
+    /// Timestamps in UTC instead of local time.
+    pub logtime_utc: bool,
+    /// Rotate the log file past this many bytes (0: never).
+    pub log_size_limit: u64,
+    /// Log files kept on rotation, the live one included (0: all).
+    pub log_max_num: usize,
+    /// rnats: JSON lines instead of nats-server's text format.
+    pub log_json: bool,
     pub pid_file: Option<PathBuf>,
     pub ports_file_dir: Option<PathBuf>,
     pub config_file: Option<PathBuf>,
@@ -182,6 +190,10 @@ impl Default for Options {
             trace: false,
             logtime: true,
             log_file: None,
+            logtime_utc: false,
+            log_size_limit: 0,
+            log_max_num: 0,
+            log_json: false,
             pid_file: None,
             ports_file_dir: None,
             config_file: None,

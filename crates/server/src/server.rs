@@ -60,6 +60,8 @@ pub struct ServerState {
     pub client_tls: Option<Arc<crate::tls::TlsServer>>,
     /// The WebSocket listener's settings, when it is enabled.
     pub websocket: Option<Arc<crate::websocket::WsServer>>,
+    /// The `$SYS` request handlers and event publisher, once started.
+    pub sys: std::sync::OnceLock<Arc<crate::sysacc::Sys>>,
 }
 
 impl ServerState {
@@ -372,6 +374,7 @@ impl Server {
             closed: crate::monitor::closed::ClosedRing::default(),
             client_tls,
             websocket,
+            sys: std::sync::OnceLock::new(),
             server_id,
             server_name,
             info: ArcSwap::from_pointee(info),
@@ -480,6 +483,7 @@ pub async fn lame_duck(state: Arc<ServerState>) {
         return;
     }
     tracing::info!("Entering lame duck mode, stop accepting new clients");
+    crate::sysacc::lame_duck_event(&state);
     state.stop_accepting.notify_one();
     let clients: Vec<_> = state.clients.lock().values().cloned().collect();
     for c in &clients {

@@ -68,7 +68,7 @@ pub async fn wait(signals: Signals, state: Arc<ServerState>, loader: Arc<Loader>
                 }
             }
             _ = usr1.recv() => {
-                tracing::info!("Reopening log file is not needed: rnats appends to the log file by path");
+                crate::logging::reopen();
             }
         }
     }

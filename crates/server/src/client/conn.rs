@@ -186,6 +186,9 @@ where
     let reason = writer.await.unwrap_or(reason);
     state.record_closed(&client, reason);
     conn.cleanup();
+    if client.connected.load(Ordering::Acquire) {
+        crate::sysacc::events::client_disconnected(&state, &client, reason);
+    }
     tracing::debug!(
         "{} - Client connection closed: {:?}",
         client.log_prefix(),
@@ -489,11 +492,14 @@ impl Conn {
             .headers
             .store(connect.headers(), Ordering::Relaxed);
         *self.client.meta.lock() = super::ClientMeta {
+            user: connect.user.clone().unwrap_or_default(),
             name: connect.name.clone().unwrap_or_default(),
             lang: connect.lang.clone().unwrap_or_default(),
             version: connect.version.clone().unwrap_or_default(),
         };
-        self.client.connected.store(true, Ordering::Release);
+        if !self.client.connected.swap(true, Ordering::AcqRel) {
+            crate::sysacc::events::client_connected(&self.state, &self.client);
+        }
         if connect.verbose() {
             self.client.out.send_now(encode::OK);
         }

@@ -63,6 +63,8 @@ impl CloseReason {
 /// What the client told us about itself in CONNECT (for logs and monitoring).
 #[derive(Debug, Clone, Default)]
 pub struct ClientMeta {
+    /// The CONNECT `user`, if any (for `$SYS` connect events).
+    pub user: String,
     pub name: String,
     pub lang: String,
     pub version: String,

@@ -47,6 +47,8 @@ pub struct JetStream {
     pub api_errors: AtomicU64,
     /// Damaged ranges found in stream files since start.
     pub corruption_events: AtomicU64,
+    /// The same, per stream name (`/jsz` and `/metrics`).
+    corrupt_by_stream: parking_lot::Mutex<std::collections::HashMap<String, u64>>,
     /// (when measured, memory bytes, file bytes) for `limits_exceeded`.
     usage_cache: parking_lot::Mutex<(std::time::Instant, u64, u64)>,
     pub max_memory: i64,
@@ -75,6 +77,7 @@ impl JetStream {
             api_total: AtomicU64::new(0),
             api_errors: AtomicU64::new(0),
             corruption_events: AtomicU64::new(0),
+            corrupt_by_stream: parking_lot::Mutex::new(std::collections::HashMap::new()),
             usage_cache: parking_lot::Mutex::new((std::time::Instant::now(), 0, 0)),
             max_memory: server
                 .opts()
@@ -404,6 +407,11 @@ impl JetStream {
     /// (an rnats subject; nats-server has none). The stream keeps serving.
     fn report_corruption(&self, server: &ServerState, stream: &str, d: &rnats_store::DamagedRange) {
         self.corruption_events.fetch_add(1, Ordering::Relaxed);
+        *self
+            .corrupt_by_stream
+            .lock()
+            .entry(stream.to_string())
+            .or_insert(0) += 1;
         let seqs = d
             .seqs
             .map(|(a, b)| format!(", sequences {a}-{b}"))
@@ -433,6 +441,15 @@ impl JetStream {
         }
         let subject = format!("$JS.EVENT.ADVISORY.STREAM.CORRUPTION.{stream}");
         server.publish_internal(subject.as_bytes(), None, None, body.to_string().as_bytes());
+    }
+
+    /// Damaged ranges found in `stream`'s files since the server started.
+    pub fn corrupt_records(&self, stream: &str) -> u64 {
+        self.corrupt_by_stream
+            .lock()
+            .get(stream)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn count_api(&self, error: bool) {

@@ -132,7 +132,7 @@ pub enum SortOpt {
 }
 
 impl SortOpt {
-    fn parse(s: &str) -> Option<SortOpt> {
+    pub fn parse(s: &str) -> Option<SortOpt> {
         Some(match s {
             "" | "cid" => SortOpt::Cid,
             "start" => SortOpt::Start,

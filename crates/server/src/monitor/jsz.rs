@@ -67,6 +67,9 @@ pub struct JsStats {
     pub accounts: u64,
     pub ha_assets: u64,
     pub api: ApiStats,
+    /// rnats: damaged ranges found in stream files since start (omitted at 0).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub corrupt_records: u64,
 }
 
 impl JsStats {
@@ -95,6 +98,7 @@ impl JsStats {
                 total: js.api_total.load(Ordering::Relaxed),
                 errors: js.api_errors.load(Ordering::Relaxed),
             },
+            corrupt_records: js.corruption_events.load(Ordering::Relaxed),
         }
     }
 }
@@ -126,6 +130,9 @@ pub struct StreamStateOut {
     #[serde(skip_serializing_if = "is_zero_u64")]
     pub num_deleted: u64,
     pub consumer_count: u64,
+    /// rnats: damaged ranges found in this stream's files since start (omitted at 0).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub corrupt_records: u64,
 }
 
 #[derive(Serialize)]
@@ -277,6 +284,7 @@ pub fn build(state: &ServerState, mut opts: JszOptions) -> Jsz {
                     total: stats.api.total,
                     errors: stats.api.errors,
                 },
+                corrupt_records: stats.corrupt_records,
             },
             stream_detail: Vec::new(),
         };
@@ -304,6 +312,7 @@ pub fn build(state: &ServerState, mut opts: JszOptions) -> Jsz {
                         num_subjects: st.num_subjects,
                         num_deleted: st.num_deleted,
                         consumer_count: s.consumers().len() as u64,
+                        corrupt_records: js.corrupt_records(&s.name),
                     },
                     consumer_detail: if opts.consumers {
                         s.consumers()

@@ -585,6 +585,7 @@ struct StreamRow {
     subjects: f64,
     limit_bytes: f64,
     limit_msgs: f64,
+    corrupt: f64,
 }
 
 struct ConsumerRow {
@@ -664,6 +665,7 @@ fn jetstream_metrics(out: &mut Exposition, state: &ServerState) {
             subjects: st.num_subjects as f64,
             limit_bytes: cfg.max_bytes as f64,
             limit_msgs: cfg.max_msgs as f64,
+            corrupt: js.corrupt_records(&s.name) as f64,
         });
         for c in &consumers {
             let info = c.info();
@@ -806,6 +808,22 @@ fn jetstream_metrics(out: &mut Exposition, state: &ServerState) {
         let rows = stream_rows.iter().map(|r| (r.labels.as_str(), f(r)));
         out.family(&format!("jetstream_stream_{n}"), g, help, rows);
     }
+
+    // rnats: storage damage found on recovery (see docs/METRICS.md).
+    out.family(
+        "jetstream_stream_corrupt_records_total",
+        Kind::Counter,
+        "Damaged ranges found in a stream's files since the server started (rnats)",
+        stream_rows.iter().map(|r| (r.labels.as_str(), r.corrupt)),
+    );
+    out.single(
+        "jetstream_server_corrupt_records_total",
+        Kind::Counter,
+        "Damaged ranges found in all stream files since the server started (rnats)",
+        &server,
+        js.corruption_events
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
 
     type CField = fn(&ConsumerRow) -> Option<f64>;
     let consumer_fams: [(&str, &str, CField); 10] = [

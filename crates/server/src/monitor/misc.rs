@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use super::subsz::SublistStats;
 use super::{bad_request, go_time, json_ok, Monitor, Query};
+use crate::server::ServerState;
 
-const GLOBAL_ACCOUNT: &str = "$G";
+pub const GLOBAL_ACCOUNT: &str = "$G";
 
 /// nats-server's index page, byte for byte.
 const INDEX_HTML: &str = r##"<html lang="en">
@@ -159,33 +160,45 @@ pub struct Accountz {
 pub async fn accountz(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
     m.count("/accountz");
     let q = Query::parse(q.as_deref());
-    let state = &m.state;
+    match build_accountz(&m.state, q.get("acc")) {
+        Ok(az) => json_ok(&az),
+        Err(e) => bad_request(e),
+    }
+}
+
+/// The account list (`acc` empty) or one account's detail.
+pub fn build_accountz(state: &ServerState, acc: &str) -> Result<Accountz, String> {
     let mut az = Accountz {
         server_id: state.server_id.clone(),
         now: go_time(&chrono::Utc::now()),
         accounts: None,
         account_detail: None,
     };
-    match q.get("acc") {
+    match acc {
         "" => az.accounts = Some(vec![GLOBAL_ACCOUNT]),
-        GLOBAL_ACCOUNT => {
-            let stats = SublistStats::of(state);
-            az.account_detail = Some(AccountInfo {
-                account_name: GLOBAL_ACCOUNT.into(),
-                update_time: go_time(&state.started_wall),
-                expired: false,
-                complete: true,
-                jetstream_enabled: state.jetstream.get().is_some(),
-                leafnode_connections: 0,
-                client_connections: state.num_clients(),
-                subscriptions: stats.num_subscriptions,
-                name_tag: GLOBAL_ACCOUNT.into(),
-                sublist_stats: stats,
-            });
-        }
-        other => return bad_request(format!("Account {other} does not exist")),
+        _ => az.account_detail = Some(account_info(state, acc)?),
     }
-    json_ok(&az)
+    Ok(az)
+}
+
+/// One account's detail; only `$G` exists.
+pub fn account_info(state: &ServerState, acc: &str) -> Result<AccountInfo, String> {
+    if acc != GLOBAL_ACCOUNT {
+        return Err(format!("Account {acc} does not exist"));
+    }
+    let stats = SublistStats::of(state);
+    Ok(AccountInfo {
+        account_name: GLOBAL_ACCOUNT.into(),
+        update_time: go_time(&state.started_wall),
+        expired: false,
+        complete: true,
+        jetstream_enabled: state.jetstream.get().is_some(),
+        leafnode_connections: 0,
+        client_connections: state.num_clients(),
+        subscriptions: stats.num_subscriptions,
+        name_tag: GLOBAL_ACCOUNT.into(),
+        sublist_stats: stats,
+    })
 }
 
 #[derive(Serialize)]
@@ -204,7 +217,7 @@ pub struct DataStats {
 }
 
 impl DataStats {
-    fn local(msgs: u64, bytes: u64) -> DataStats {
+    pub fn local(msgs: u64, bytes: u64) -> DataStats {
         let zero = || MsgBytes { msgs: 0, bytes: 0 };
         DataStats {
             msgs,
@@ -243,31 +256,36 @@ pub async fn accstatz(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> R
         Err(r) => return *r,
     };
     let state = &m.state;
-    let conns = state.num_clients();
     let mut out = AccountStatz {
         server_id: state.server_id.clone(),
         now: go_time(&chrono::Utc::now()),
         account_statz: Vec::new(),
     };
-    if unused || conns > 0 {
-        let c = &state.counters;
-        out.account_statz.push(AccountStat {
-            acc: GLOBAL_ACCOUNT,
-            name: GLOBAL_ACCOUNT,
-            conns,
-            leafnodes: 0,
-            total_conns: conns,
-            num_subscriptions: SublistStats::of(state).num_subscriptions,
-            sent: DataStats::local(
-                c.out_msgs.load(Ordering::Relaxed),
-                c.out_bytes.load(Ordering::Relaxed),
-            ),
-            received: DataStats::local(
-                c.in_msgs.load(Ordering::Relaxed),
-                c.in_bytes.load(Ordering::Relaxed),
-            ),
-            slow_consumers: c.slow_consumers.load(Ordering::Relaxed),
-        });
+    if unused || state.num_clients() > 0 {
+        out.account_statz.push(account_stat(state));
     }
     json_ok(&out)
+}
+
+/// The global account's traffic and connection counts.
+pub fn account_stat(state: &ServerState) -> AccountStat {
+    let conns = state.num_clients();
+    let c = &state.counters;
+    AccountStat {
+        acc: GLOBAL_ACCOUNT,
+        name: GLOBAL_ACCOUNT,
+        conns,
+        leafnodes: 0,
+        total_conns: conns,
+        num_subscriptions: SublistStats::of(state).num_subscriptions,
+        sent: DataStats::local(
+            c.out_msgs.load(Ordering::Relaxed),
+            c.out_bytes.load(Ordering::Relaxed),
+        ),
+        received: DataStats::local(
+            c.in_msgs.load(Ordering::Relaxed),
+            c.in_bytes.load(Ordering::Relaxed),
+        ),
+        slow_consumers: c.slow_consumers.load(Ordering::Relaxed),
+    }
 }

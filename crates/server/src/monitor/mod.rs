@@ -40,6 +40,22 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// A monitor for `state`; `port` is the HTTP port it serves (0: none, as
+    /// for the one answering `$SYS` requests).
+    pub fn new(state: Arc<ServerState>, port: u16) -> Monitor {
+        Monitor {
+            state,
+            port,
+            req_stats: Mutex::new(BTreeMap::new()),
+            cpu: Mutex::new(varz::CpuSampler::default()),
+        }
+    }
+
+    /// (cpu percent, resident bytes), sampled as `/varz` does.
+    pub fn cpu_mem(&self) -> (f64, i64) {
+        self.cpu.lock().sample(self.state.started)
+    }
+
     /// Counts one request to `path` (before answering, as nats-server does).
     pub fn count(&self, path: &'static str) {
         *self.req_stats.lock().entry(path).or_insert(0) += 1;
@@ -66,12 +82,7 @@ pub async fn start(state: &Arc<ServerState>) -> Option<u16> {
     };
     let bound = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     tracing::info!("Starting http monitor on {}", join_host_port(&host, bound));
-    let monitor = Arc::new(Monitor {
-        state: state.clone(),
-        port: bound,
-        req_stats: Mutex::new(BTreeMap::new()),
-        cpu: Mutex::new(varz::CpuSampler::default()),
-    });
+    let monitor = Arc::new(Monitor::new(state.clone(), bound));
     let app = router(monitor);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
