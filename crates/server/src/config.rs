@@ -32,7 +32,6 @@ const NOT_YET: &[&str] = &[
     "connect_error_reports",
     "reconnect_error_reports",
     "max_traced_msg_len",
-    "mappings",
     "no_sys_acc",
     "disable_sublist_cache",
 ];
@@ -158,6 +157,7 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
                         .extend(a.users.iter().cloned().map(std::sync::Arc::new));
                 }
             }
+            "mappings" | "maps" => opts.mappings = crate::account::mappings::parse(v)?,
             "system_account" | "system" => opts.system_account = Some(v.as_str()?.to_string()),
             "operator" | "operators" | "root" | "roots" | "root_operators" | "root_operator" => {
                 let base = opts

@@ -57,6 +57,8 @@ pub struct Options {
     pub no_auth_user: Option<String>,
     /// `accounts { ... }` as configured.
     pub accounts: Vec<crate::account::AccountConfig>,
+    /// Top-level `mappings` (the global account's subject mappings).
+    pub mappings: Vec<crate::account::mappings::Mapping>,
     /// `system_account` (default `$SYS`).
     pub system_account: Option<String>,
     /// Operator mode (JWT authentication): operators, resolver, preloads.
@@ -185,6 +187,7 @@ impl Default for Options {
             no_auth_user: None,
             accounts: Vec::new(),
             system_account: None,
+            mappings: Vec::new(),
             operator: Default::default(),
             debug: false,
             trace: false,

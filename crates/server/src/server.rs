@@ -361,7 +361,8 @@ impl Server {
             Some(op) => op.system_account(&opts),
             None => opts.system_account.clone(),
         };
-        let accounts = Accounts::from_configs(&opts.accounts, system_name.as_deref());
+        let accounts =
+            Accounts::from_configs(&opts.accounts, system_name.as_deref(), &opts.mappings);
         let system_client = Arc::new(ClientShared::new(
             0,
             SocketAddr::from(([0, 0, 0, 0], 0)),

@@ -93,6 +93,7 @@ pub struct AccountConfig {
     pub exports: Vec<ExportConfig>,
     pub imports: Vec<ImportConfig>,
     pub jetstream: Option<AccountJetStream>,
+    pub mappings: Vec<super::mappings::Mapping>,
 }
 
 fn reserved(name: &str) -> bool {
@@ -187,7 +188,8 @@ fn parse_account(name: &str, body: &Map) -> Result<AccountConfig, ConfError> {
                 }
             }
             "jetstream" => acc.jetstream = parse_jetstream(v)?,
-            "nkey" | "mappings" | "maps" | "limits" | "msg_trace" | "trace_dest" => {}
+            "mappings" | "maps" => acc.mappings = super::mappings::parse(v)?,
+            "nkey" | "limits" | "msg_trace" | "trace_dest" => {}
             _ if entry.used_as_variable => {}
             _ => return Err(v.invalid(format!("unknown field {key:?}"))),
         }

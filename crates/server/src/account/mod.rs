@@ -10,6 +10,7 @@
 pub mod config;
 pub mod from_jwt;
 pub mod imports;
+pub mod mappings;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -39,6 +40,8 @@ pub struct Account {
     pub exports: Vec<ExportConfig>,
     /// JetStream for this account, when enabled (with its limits).
     pub jetstream: Option<AccountJetStream>,
+    /// Subject mappings applied to client publishes.
+    pub mappings: Vec<mappings::Mapping>,
     /// Service-import replies in flight that this account's responders will
     /// answer on `_R_.` subjects (see [`imports`]).
     pub(crate) responses: Mutex<imports::ResponseMap>,
@@ -53,8 +56,18 @@ impl Account {
             num_clients: AtomicUsize::new(0),
             exports: Vec::new(),
             jetstream: None,
+            mappings: Vec::new(),
             responses: Mutex::new(imports::ResponseMap::default()),
         }
+    }
+
+    /// Where a client's publish to `subject` goes, when a mapping applies.
+    #[inline]
+    pub fn map_subject(&self, subject: &[u8]) -> Option<String> {
+        if self.mappings.is_empty() {
+            return None;
+        }
+        mappings::map(&self.mappings, subject)
     }
 
     pub fn generation(&self) -> u64 {
@@ -130,17 +143,25 @@ pub struct Accounts {
 
 impl Accounts {
     /// The accounts the options configure, plus `$G` and the system account.
-    pub fn from_configs(configs: &[AccountConfig], system_account: Option<&str>) -> Accounts {
+    /// `global_mappings` are the top-level `mappings` (for `$G`).
+    pub fn from_configs(
+        configs: &[AccountConfig],
+        system_account: Option<&str>,
+        global_mappings: &[mappings::Mapping],
+    ) -> Accounts {
         let mut by_name = HashMap::new();
         for c in configs {
             let mut a = Account::new(c.name.clone());
             a.exports = c.exports.clone();
             a.jetstream = c.jetstream.clone();
+            a.mappings = c.mappings.clone();
             by_name.insert(c.name.clone(), Arc::new(a));
         }
+        let mut global = Account::new(GLOBAL);
+        global.mappings = global_mappings.to_vec();
         let global = by_name
             .entry(GLOBAL.to_string())
-            .or_insert_with(|| Arc::new(Account::new(GLOBAL)))
+            .or_insert_with(|| Arc::new(global))
             .clone();
         let sys_name = system_account.unwrap_or(DEFAULT_SYSTEM);
         let system = by_name

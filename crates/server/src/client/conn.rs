@@ -580,6 +580,9 @@ impl Conn {
         if self.connect.verbose() {
             self.client.out.send_now(encode::OK);
         }
+        // Subject mappings of the account (none: no cost beyond the check).
+        let mapped = self.account.map_subject(subject);
+        let subject = mapped.as_deref().map_or(subject, str::as_bytes);
         let msg = Message {
             subject,
             route: None,
