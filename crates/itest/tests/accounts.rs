@@ -157,6 +157,24 @@ async fn service_import_request_reply_across_accounts() {
 }
 
 #[tokio::test]
+async fn service_import_without_responder_is_no_responders() {
+    let server = Server::start_with_config(CONFIG);
+    within(LIMIT, "no responders", async {
+        let b = login(&server, "b").await;
+        let err = b
+            .request("clock.x", Bytes::from_static(b"?"))
+            .await
+            .expect_err("nobody serves time in A");
+        assert_eq!(
+            err.kind(),
+            async_nats::RequestErrorKind::NoResponders,
+            "{err}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn streamed_service_responses_all_arrive() {
     let server = Server::start_with_config(CONFIG);
     within(LIMIT, "stream responses", async {

@@ -145,8 +145,7 @@ fn deliver(state: &ServerState, sub: &SubRef, msg: &Message<'_>, batch: &mut Bat
         Admit::Deliver => {}
     }
     if let Some(handler) = &sub.internal {
-        handler.deliver(msg);
-        return true;
+        return handler.deliver_checked(msg);
     }
     let client = &sub.client;
     // A client that did not ask for headers gets the message without them.

@@ -16,6 +16,14 @@ use crate::router::Message;
 /// publisher's task with no locks held: keep it short, and never block.
 pub trait InternalHandler: Send + Sync {
     fn deliver(&self, msg: &Message<'_>);
+
+    /// Delivers and says whether the message reached anyone. Forwarders
+    /// (service imports) override it so a request nobody serves still gets
+    /// its no-responders status.
+    fn deliver_checked(&self, msg: &Message<'_>) -> bool {
+        self.deliver(msg);
+        true
+    }
 }
 
 pub struct Subscription {

@@ -209,19 +209,34 @@ impl ServiceImport {
 
 impl InternalHandler for ServiceImport {
     fn deliver(&self, msg: &Message<'_>) {
+        self.forward(msg);
+    }
+
+    fn deliver_checked(&self, msg: &Message<'_>) -> bool {
+        self.forward(msg)
+    }
+}
+
+impl ServiceImport {
+    /// Forwards a request; false when nobody in the exporter got it (the
+    /// requester then gets no-responders, as from nats-server).
+    fn forward(&self, msg: &Message<'_>) -> bool {
         let (Some(state), Some(importer), Some(exporter)) = (
             self.state.upgrade(),
             self.importer.upgrade(),
             self.exporter.upgrade(),
         ) else {
-            return;
+            return false;
         };
         let Ok(subject) = std::str::from_utf8(msg.route.unwrap_or(msg.subject)) else {
-            return;
+            return false;
         };
         let Some(remote) = self.transform.apply(subject) else {
-            return;
+            return false;
         };
+        if !exporter.has_interest(remote.as_bytes()) {
+            return false;
+        }
         let reply = msg.reply.map(|orig| {
             let token = self.mint_reply();
             exporter.responses.lock().insert(
@@ -235,8 +250,9 @@ impl InternalHandler for ServiceImport {
             );
             token
         });
+        let mut delivered = false;
         hop(|| {
-            state.publish_in(
+            delivered = state.publish_in(
                 &exporter,
                 remote.as_bytes(),
                 reply.as_deref(),
@@ -244,6 +260,12 @@ impl InternalHandler for ServiceImport {
                 msg.payload,
             );
         });
+        if !delivered {
+            if let Some(token) = &reply {
+                exporter.responses.lock().routes.remove(token);
+            }
+        }
+        delivered
     }
 }
 
