@@ -61,6 +61,26 @@ fn check_fixed(old: &Options, new: &Options) -> Result<(), String> {
         &(&new.cluster_name, &new.cluster_listen, &new.routes),
     )?;
     same("LogFile", &old.log_file, &new.log_file)?;
+    // Users and permissions inside accounts reload (they live in `auth`);
+    // the accounts themselves, their exports, imports, mappings and
+    // JetStream settings are built at startup.
+    let shape = |o: &Options| {
+        let accounts: Vec<_> = o
+            .accounts
+            .iter()
+            .map(|a| (&a.name, &a.exports, &a.imports, &a.jetstream, &a.mappings))
+            .collect();
+        format!(
+            "{accounts:?} {:?} {:?} {:?}",
+            o.mappings, o.system_account, o.operator
+        )
+    };
+    if shape(old) != shape(new) {
+        return Err(
+            "config reload not supported for Accounts: accounts, their exports, imports, mappings and operator settings need a restart"
+                .into(),
+        );
+    }
     same("PidFile", &old.pid_file, &new.pid_file)?;
     Ok(())
 }
@@ -68,6 +88,24 @@ fn check_fixed(old: &Options, new: &Options) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_structure_is_fixed_but_users_reload() {
+        let base = |extra: &str| {
+            let text =
+                format!("accounts {{ A {{ users = [{{user: a, password: a}}]\n {extra} }} }}");
+            let map = rnats_conf::parse_str(&text).unwrap();
+            let mut o = Options::default();
+            crate::config::apply(&map, &mut o).unwrap();
+            o
+        };
+        let old = base("");
+        let mut new_user = base("");
+        new_user.auth.users.clear();
+        assert!(check_fixed(&old, &new_user).is_ok());
+        let err = check_fixed(&old, &base(r#"exports = [{stream: "x"}]"#)).unwrap_err();
+        assert!(err.contains("Accounts"), "{err}");
+    }
 
     #[test]
     fn fixed_options_refuse_changes() {
