@@ -95,7 +95,8 @@ pub fn parse_resolver(
     cfg: &mut OperatorConfig,
 ) -> Result<(), ConfError> {
     if let Ok(s) = v.as_str() {
-        if s.eq_ignore_ascii_case("memory") {
+        // nats-server matches `MEM` or `MEMORY` anywhere in the value.
+        if s.to_ascii_uppercase().contains("MEM") {
             cfg.resolver = ResolverConfig::Memory;
             return Ok(());
         }

@@ -232,3 +232,22 @@ fn claims_from_other_issuers_parse() {
     );
     assert!(!a.nats.limits.jetstream_enabled());
 }
+
+#[test]
+fn resolver_spellings() {
+    use super::config::{parse_resolver, OperatorConfig};
+    for (text, ok) in [
+        ("MEM", true),
+        ("MEMORY", true),
+        ("memory", true),
+        ("URL(http://x)", false),
+    ] {
+        let map = rnats_conf::parse_str(&format!("resolver: {text}")).expect("parses");
+        let mut cfg = OperatorConfig::default();
+        let r = parse_resolver(map.get("resolver").expect("key"), None, &mut cfg);
+        assert_eq!(r.is_ok(), ok, "{text}");
+        if ok {
+            assert_eq!(cfg.resolver, ResolverConfig::Memory);
+        }
+    }
+}
