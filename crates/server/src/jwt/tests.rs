@@ -251,3 +251,37 @@ fn resolver_spellings() {
         }
     }
 }
+
+mod fuzzish {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Arbitrary text never panics the decoder.
+        #[test]
+        fn garbage_never_panics(s in ".{0,300}") {
+            let _ = decode::<UserNats>(&s);
+            let _ = decode::<AccountNats>(&s);
+        }
+
+        /// Any single-byte change to a valid user JWT is refused (or, when
+        /// it only touches base64 padding bits, still yields the same claims).
+        #[test]
+        fn tampering_is_caught(pos in 0usize..400, byte in any::<u8>()) {
+            let c = chain(|_| {});
+            let jwt = user_jwt(&c.user, &c.account, |_| {});
+            let mut bytes = jwt.clone().into_bytes();
+            let i = pos % bytes.len();
+            prop_assume!(bytes[i] != byte);
+            bytes[i] = byte;
+            let Ok(tampered) = String::from_utf8(bytes) else { return Ok(()); };
+            if let Ok(claims) = decode::<UserNats>(&tampered) {
+                let orig: UserClaims = decode(&jwt).expect("valid");
+                prop_assert_eq!(claims.sub, orig.sub);
+                prop_assert_eq!(claims.iss, orig.iss);
+            }
+        }
+    }
+}
