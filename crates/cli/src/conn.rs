@@ -1,5 +1,7 @@
 //! Connection options shared by every verb (`-s`, `--user`, `--creds`, TLS,
-//! `--timeout`), mirroring the nats CLI's global flags.
+//! `--timeout`, `--context`), mirroring the nats CLI's global flags. Flags and
+//! their `NATS_*` environment variables win over the selected context, which
+//! wins over the built-in defaults.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,16 +13,19 @@ use crate::output::parse_duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct ConnOpts {
-    /// NATS server urls
+    /// NATS server urls (default nats://127.0.0.1:4222)
     #[arg(
         short = 's',
         long = "server",
         env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222",
         global = true,
         value_name = "URL"
     )]
-    pub server: String,
+    pub server: Option<String>,
+
+    /// Configuration context to use instead of the selected one
+    #[arg(long, env = "NATS_CONTEXT", global = true, value_name = "NAME")]
+    pub context: Option<String>,
 
     /// Username or Token
     #[arg(long, env = "NATS_USER", global = true, value_name = "USER")]
@@ -63,7 +68,49 @@ pub struct ConnOpts {
     pub inbox_prefix: Option<String>,
 }
 
+/// The server used when neither a flag, `NATS_URL` nor a context names one.
+pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+
 impl ConnOpts {
+    /// The server URL list in effect.
+    pub fn server_url(&self) -> &str {
+        self.server.as_deref().unwrap_or(DEFAULT_URL)
+    }
+
+    /// Fill options not given by flags or environment from the context named
+    /// by `--context`/`NATS_CONTEXT`, or else the selected one (if any).
+    pub fn apply_context(&mut self) -> Result<()> {
+        let ctx = match &self.context {
+            Some(name) => crate::context::load(name)?,
+            None => match crate::context::selected()? {
+                Some(name) => crate::context::load(&name)?,
+                None => return Ok(()),
+            },
+        };
+        let s = ctx.settings;
+        fn fill<T>(slot: &mut Option<T>, v: Option<T>) {
+            if slot.is_none() {
+                *slot = v;
+            }
+        }
+        let nonempty = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        let path = |v: &str| (!v.is_empty()).then(|| PathBuf::from(v));
+        fill(&mut self.server, nonempty(&s.url));
+        if self.user.is_none() && self.password.is_none() {
+            // A context's token is sent the way `--user` without a password is.
+            self.user = nonempty(&s.user).or_else(|| nonempty(&s.token));
+            self.password = nonempty(&s.password);
+        }
+        fill(&mut self.creds, path(&s.creds));
+        fill(&mut self.nkey, path(&s.nkey));
+        fill(&mut self.tlscert, path(&s.cert));
+        fill(&mut self.tlskey, path(&s.key));
+        fill(&mut self.tlsca, path(&s.ca));
+        fill(&mut self.inbox_prefix, nonempty(&s.inbox_prefix));
+        self.tlsfirst |= s.tls_first;
+        Ok(())
+    }
+
     /// Connect to the first reachable server with the configured options.
     pub async fn connect(&self) -> Result<async_nats::Client> {
         let mut opts = async_nats::ConnectOptions::new()
@@ -115,7 +162,7 @@ impl ConnOpts {
             opts = opts.custom_inbox_prefix(p.clone());
         }
         let urls: Vec<async_nats::ServerAddr> = self
-            .server
+            .server_url()
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -126,7 +173,7 @@ impl ConnOpts {
             .collect::<Result<_>>()?;
         opts.connect(urls)
             .await
-            .map_err(|e| anyhow!("could not connect to {}: {e}", self.server))
+            .map_err(|e| anyhow!("could not connect to {}: {e}", self.server_url()))
     }
 
     /// A JetStream context with the configured timeout.

@@ -2,12 +2,19 @@
 //! official `nats` CLI, built on the async-nats client so it works against
 //! any NATS server.
 
+mod backup;
+mod bench;
 mod conn;
 mod consumer;
+mod context;
 mod kv;
+mod obj;
 mod output;
+mod progress;
 mod pubsub;
 mod stream;
+mod sys;
+mod view;
 
 use clap::{Parser, Subcommand};
 
@@ -45,9 +52,32 @@ enum Cmd {
     /// Interacts with a JetStream based Key-Value store
     #[command(subcommand)]
     Kv(kv::KvCmd),
+    /// Interacts with a JetStream based Object store
+    #[command(subcommand, visible_aliases = ["obj"])]
+    Object(obj::ObjCmd),
+    /// Manage nats configuration contexts
+    #[command(subcommand, visible_aliases = ["ctx"])]
+    Context(context::ContextCmd),
+    /// Server information
+    #[command(subcommand, visible_aliases = ["srv"])]
+    Server(sys::ServerCmd),
+    /// Account information
+    #[command(subcommand, visible_aliases = ["a"])]
+    Account(sys::AccountCmd),
+    /// Show Advisories and Events
+    #[command(visible_aliases = ["events"])]
+    Event(sys::EventArgs),
+    /// Benchmark utility
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    // Managing contexts must see only the flags given, not the selected one.
+    if let Cmd::Context(c) = cli.cmd {
+        return context::run(&cli.conn, c);
+    }
+    cli.conn.apply_context()?;
     let conn = &cli.conn;
     match cli.cmd {
         Cmd::Pub(c) => pubsub::publish(conn, c).await,
@@ -57,6 +87,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Stream(c) => stream::run(conn, c).await,
         Cmd::Consumer(c) => consumer::run(conn, c).await,
         Cmd::Kv(c) => kv::run(conn, c).await,
+        Cmd::Object(c) => obj::run(conn, c).await,
+        Cmd::Server(c) => sys::server(conn, c).await,
+        Cmd::Account(c) => sys::account(conn, c).await,
+        Cmd::Event(c) => sys::event(conn, c).await,
+        Cmd::Bench(c) => bench::run(conn, c).await,
+        Cmd::Context(_) => Ok(()),
     }
 }
 

@@ -36,6 +36,12 @@ pub enum StreamCmd {
     Rmm(RmmArgs),
     /// Reports on stream statistics
     Report(ReportArgs),
+    /// View messages in a stream
+    View(crate::view::ViewArgs),
+    /// Creates a backup of a Stream over the NATS network (needs server snapshots)
+    Backup(crate::backup::BackupArgs),
+    /// Restore a Stream over the NATS network (needs server snapshots)
+    Restore(crate::backup::RestoreArgs),
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -498,6 +504,9 @@ pub async fn run(conn: &ConnOpts, cmd: StreamCmd) -> Result<()> {
         StreamCmd::Get(a) => get(&js, a).await,
         StreamCmd::Rmm(a) => rmm(&js, a).await,
         StreamCmd::Report(a) => report(&js, a).await,
+        StreamCmd::View(a) => crate::view::view(&js, a).await,
+        StreamCmd::Backup(a) => crate::backup::backup(&js, a).await,
+        StreamCmd::Restore(a) => crate::backup::restore(&js, a).await,
     }
 }
 
@@ -534,7 +543,7 @@ async fn info(js: &Js, a: InfoArgs) -> Result<()> {
     Ok(())
 }
 
-fn ts(v: &Value) -> Option<String> {
+pub fn ts(v: &Value) -> Option<String> {
     let s = v.as_str()?;
     let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
     if t.timestamp() <= 0 {
