@@ -3,11 +3,10 @@ available, the reference nats-server, so the shapes checked here are known
 to be nats-server's.
 
 Both servers get the same config: a system account with user ``sys`` and an
-application account with user ``a``.  nats-server serves ``$SYS`` to the
-system account; rnats has no accounts yet, accepts those blocks with a
-warning and serves ``$SYS`` in the global account, so the same clients see
-the same subjects.  Account names differ (``APP`` vs ``$G``) and are not
-compared.
+application account with user ``a``.  Only the system account's users see
+``$SYS.REQ.*``; the application account gets just its own services
+(nats-server's default system imports): its CONNZ and STATZ under the PING
+subjects, and ``$SYS.REQ.USER.INFO``.
 """
 
 from __future__ import annotations
@@ -125,6 +124,7 @@ async def test_connect_and_disconnect_events(start_server, impl):
         assert set(c) == {"type", "id", "timestamp", "server", "client"}
         assert set(c["server"]) == SERVER_KEYS
         assert c["client"]["name"] == "py-event" and c["client"]["user"] == "a"
+        assert c["client"]["acc"] == "APP" and c["client"]["name_tag"] == "APP"
         assert {"start", "host", "id", "acc", "lang", "ver", "kind", "client_type"} <= set(c["client"])
         assert d["type"] == "io.nats.server.advisory.v1.client_disconnect"
         assert set(d) == {"type", "id", "timestamp", "server", "client", "sent", "received", "reason"}
@@ -133,3 +133,38 @@ async def test_connect_and_disconnect_events(start_server, impl):
         assert d["reason"] == "Client Closed"
     finally:
         await watcher.close()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+async def test_application_account_sees_only_its_own_services(start_server, impl):
+    srv = start_server(config=CONFIG, binary=_binary(impl))
+    app = await nats.connect(_url(srv, "a"), name="py-app")
+    sys_nc = await nats.connect(_url(srv, "sys"), name="py-sys")
+    try:
+        for subject in ("$SYS.REQ.SERVER.PING", "$SYS.REQ.SERVER.PING.VARZ",
+                        "$SYS.REQ.ACCOUNT.APP.INFO"):
+            with pytest.raises(NoRespondersError):
+                await app.request(subject, b"", timeout=2)
+
+        v = await _req(app, "$SYS.REQ.USER.INFO")
+        assert v["data"] == {"user": "a", "account": "APP", "account_name": "APP"}
+
+        v = await _req(app, "$SYS.REQ.ACCOUNT.PING.CONNZ")
+        assert [c["name"] for c in v["data"]["connections"]] == ["py-app"]
+
+        v = await _req(app, "$SYS.REQ.ACCOUNT.PING.STATZ")
+        assert [s["acc"] for s in v["data"]["account_statz"]] == ["APP"]
+
+        # The system account asks about any account.
+        v = await _req(sys_nc, "$SYS.REQ.ACCOUNT.APP.INFO")
+        assert v["data"]["account_name"] == "APP"
+        assert v["data"]["client_connections"] == 1
+        locals_ = {i["local_subject"] for i in v["data"]["imports"]}
+        assert {"$SYS.REQ.ACCOUNT.PING.CONNZ", "$SYS.REQ.SERVER.PING.CONNZ",
+                "$SYS.REQ.ACCOUNT.PING.STATZ", "$SYS.REQ.USER.INFO"} == locals_
+
+        v = await _req(sys_nc, "$SYS.REQ.USER.INFO")
+        assert v["data"] == {"user": "sys", "account": "SYS", "account_name": "SYS"}
+    finally:
+        await app.close()
+        await sys_nc.close()

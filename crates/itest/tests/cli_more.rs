@@ -384,11 +384,27 @@ fn object_watch_reports_puts_and_deletes() {
     watch.wait_for("DEL W: a.txt");
 }
 
+/// A server with a system account (`sys`/`sys`) and an application account
+/// (`app`/`app`): `$SYS` requests and events are the system account's.
+const SYS_CONFIG: &str = r#"
+accounts {
+  SYS { users = [{user: sys, password: sys}] }
+  APP { users = [{user: app, password: app}] }
+}
+system_account: SYS
+"#;
+
+fn with_user<'a>(user: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--user", user, "--password", user];
+    v.extend_from_slice(args);
+    v
+}
+
 #[test]
 fn server_ping_list_info_and_check() {
-    let (server, _store) = js_server();
+    let server = Server::start_with_config(SYS_CONFIG);
     let cfg = tempfile::tempdir().unwrap();
-    let r = |args: &[&str]| rnats(&server, cfg.path(), args);
+    let r = |args: &[&str]| rnats(&server, cfg.path(), &with_user("sys", args));
 
     let ping = r(&["server", "ping", "--expect", "1"]).ok();
     assert!(ping.stdout.contains("rtt="), "{}", ping.stdout);
@@ -483,9 +499,15 @@ fn event_pretty_prints_advisories_and_connections() {
         "{rest:?}"
     );
 
-    let json = Bg::spawn(&server, cfg.path(), &["event", "--connections", "--json"]);
+    // Connection events are the system account's.
+    let sys_server = Server::start_with_config(SYS_CONFIG);
+    let json = Bg::spawn(
+        &sys_server,
+        cfg.path(),
+        &with_user("sys", &["event", "--connections", "--json"]),
+    );
     json.wait_for("Listening for events");
-    rnats(&server, cfg.path(), &["pub", "x", "y"]).ok();
+    rnats(&sys_server, cfg.path(), &with_user("app", &["pub", "x", "y"])).ok();
     let lines = json.wait_for("client_connect");
     let v: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
     assert_eq!(v["type"], "io.nats.server.advisory.v1.client_connect");

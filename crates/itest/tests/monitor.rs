@@ -343,7 +343,14 @@ async fn subsz_counts_lists_and_tests() {
         assert_eq!(v["total"], total);
         let list = v["subscriptions_list"].as_array().unwrap();
         assert_eq!(list.len() as u64, total);
-        assert!(list.iter().all(|s| s["account"] == "$G"));
+        // The server's own live in the system account, as in nats-server.
+        assert!(list
+            .iter()
+            .all(|s| s["account"] == "$G" || s["account"] == "$SYS"));
+        assert!(list
+            .iter()
+            .filter(|s| s["cid"] == cid)
+            .all(|s| s["account"] == "$G"));
         assert_eq!(list.iter().filter(|s| s["cid"] == cid).count(), 3);
 
         let v = get_json(mport, "/subsz?subs=1&test=foo.bar").await;
@@ -544,7 +551,8 @@ async fn index_and_small_endpoints() {
         assert_eq!(v["leafnodes"], 0);
         assert_eq!(v["leafs"], serde_json::json!([]));
         let v = get_json(mport, "/accountz").await;
-        assert_eq!(v["accounts"], serde_json::json!(["$G"]));
+        assert_eq!(v["accounts"], serde_json::json!(["$G", "$SYS"]));
+        assert_eq!(v["system_account"], "$SYS");
         let v = get_json(mport, "/accountz?acc=$G").await;
         assert_eq!(v["account_detail"]["account_name"], "$G");
         let r = get(mport, "/accountz?acc=NOPE").await;
@@ -553,6 +561,7 @@ async fn index_and_small_endpoints() {
         assert_eq!(v["account_statz"], serde_json::json!([]));
         let v = get_json(mport, "/accstatz?unused=1").await;
         assert_eq!(v["account_statz"][0]["acc"], "$G");
+        assert_eq!(v["account_statz"][1]["acc"], "$SYS");
 
         let v = get_json(mport, "/varz").await;
         let stats = &v["http_req_stats"];

@@ -3,19 +3,49 @@
 //! nats-server's envelope, client connect/disconnect events, statsz
 //! heartbeats and the shutdown event.
 //!
-//! rnats has no accounts yet and serves these in the global account, so a
-//! plain client can reach them; nats-server serves them only to the system
-//! account, so these tests are rnats-only as written (the shapes were
-//! compared by hand against nats-server with a `system_account` config).
+//! Every test runs with nats-server's setup: a system account `SYS` (user
+//! `sys`) whose users alone see `$SYS.REQ.*`, and an application account
+//! `APP` (user `a`) that only gets its own services (the default system
+//! imports). They pass against nats-server too (`RNATS_SERVER_BIN`).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use rnats_itest::{connect, next_msg, sync, within, Server};
+use rnats_itest::{next_msg, sync, within, Server};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(30);
+
+const ACCOUNTS: &str = r#"
+accounts {
+  SYS { users = [{user: sys, password: sys}] }
+  APP { users = [{user: a, password: a}] }
+}
+system_account: SYS
+"#;
+
+fn sys_server() -> Server {
+    Server::start_with_config(ACCOUNTS)
+}
+
+/// The same with JetStream, its store in `dir`.
+fn sys_server_js(dir: &std::path::Path) -> Server {
+    let text = format!("{ACCOUNTS}\njetstream {{ store_dir: {:?} }}\n", dir);
+    Server::start_with_config(&text)
+}
+
+async fn as_user(server: &Server, user: &str, name: &str) -> async_nats::Client {
+    async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+        .name(name)
+        .connect(server.url())
+        .await
+        .unwrap_or_else(|e| panic!("connect as {user}: {e}"))
+}
+
+async fn connect(server: &Server) -> async_nats::Client {
+    as_user(server, "sys", "sys-test").await
+}
 
 async fn request(client: &async_nats::Client, subject: &str, body: &str) -> Value {
     let msg = client
@@ -42,7 +72,7 @@ fn server_id(client: &async_nats::Client) -> String {
 
 #[tokio::test]
 async fn ping_answers_statsz_that_counts_my_messages() {
-    let server = Server::start(&[]);
+    let server = sys_server();
     within(LIMIT, "statsz", async {
         let c = connect(&server).await;
         for _ in 0..25 {
@@ -74,13 +104,9 @@ async fn ping_answers_statsz_that_counts_my_messages() {
 
 #[tokio::test]
 async fn connz_lists_my_connection_and_its_subscriptions() {
-    let server = Server::start(&[]);
+    let server = sys_server();
     within(LIMIT, "connz", async {
-        let c = async_nats::ConnectOptions::new()
-            .name("sys-connz-test")
-            .connect(server.url())
-            .await
-            .unwrap();
+        let c = as_user(&server, "sys", "sys-connz-test").await;
         let _sub = c.subscribe("sys.watched.subject").await.unwrap();
         sync(&c).await;
         let id = server_id(&c);
@@ -106,7 +132,7 @@ async fn connz_lists_my_connection_and_its_subscriptions() {
 #[tokio::test]
 async fn every_server_endpoint_answers_in_the_envelope() {
     let store = tempfile::tempdir().unwrap();
-    let server = rnats_itest::start_jetstream(store.path(), &[]);
+    let server = sys_server_js(store.path());
     within(LIMIT, "endpoints", async {
         let c = connect(&server).await;
         let id = server_id(&c);
@@ -116,7 +142,7 @@ async fn every_server_endpoint_answers_in_the_envelope() {
             ("ROUTEZ", "/num_routes", "0"),
             ("GATEWAYZ", "/server_id", id.as_str()),
             ("LEAFZ", "/leafnodes", "0"),
-            ("ACCOUNTZ", "/accounts/0", "$G"),
+            ("ACCOUNTZ", "/system_account", "SYS"),
             ("JSZ", "/config/strict", "true"),
             ("HEALTHZ", "/status", "ok"),
         ];
@@ -143,37 +169,60 @@ async fn every_server_endpoint_answers_in_the_envelope() {
 }
 
 #[tokio::test]
-async fn account_endpoints_for_the_global_account() {
+async fn account_endpoints_for_any_account() {
     let store = tempfile::tempdir().unwrap();
-    let server = rnats_itest::start_jetstream(store.path(), &[]);
+    let server = sys_server_js(store.path());
     within(LIMIT, "account endpoints", async {
         let c = connect(&server).await;
-        let _sub = c.subscribe("acct.sub.here").await.unwrap();
-        sync(&c).await;
+        let app = as_user(&server, "a", "app-client").await;
+        let _sub = app.subscribe("acct.sub.here").await.unwrap();
+        sync(&app).await;
         let id = server_id(&c);
 
-        let v = request(&c, "$SYS.REQ.ACCOUNT.$G.INFO", "").await;
+        let v = request(&c, "$SYS.REQ.ACCOUNT.APP.INFO", "").await;
         assert_server(&v, &id);
-        assert_eq!(v["data"]["account_name"], "$G");
-        assert!(v["data"]["client_connections"].as_u64().unwrap() >= 1);
+        assert_eq!(v["data"]["account_name"], "APP");
+        assert_eq!(v["data"]["client_connections"], 1, "{v}");
+        let imports = v["data"]["imports"].as_array().expect("imports");
+        assert!(
+            imports
+                .iter()
+                .any(|i| i["local_subject"] == "$SYS.REQ.USER.INFO" && i["share"] == true),
+            "{v}"
+        );
 
-        let v = request(&c, "$SYS.REQ.ACCOUNT.$G.SUBSZ", "").await;
+        let v = request(&c, "$SYS.REQ.ACCOUNT.APP.SUBSZ", "").await;
         let list = v["data"]["subscriptions_list"].as_array().expect("list");
         assert!(list.iter().any(|s| s["subject"] == "acct.sub.here"), "{v}");
+        assert!(list.iter().all(|s| s["account"] == "APP"), "{v}");
 
-        let v = request(&c, "$SYS.REQ.ACCOUNT.$G.STATZ", "").await;
-        assert_eq!(v["data"]["account_statz"][0]["acc"], "$G", "{v}");
-        assert!(v["data"]["account_statz"][0]["conns"].as_u64().unwrap() >= 1);
+        let v = request(&c, "$SYS.REQ.ACCOUNT.APP.STATZ", "").await;
+        assert_eq!(v["data"]["account_statz"][0]["acc"], "APP", "{v}");
+        assert_eq!(v["data"]["account_statz"][0]["conns"], 1, "{v}");
 
-        let v = request(&c, "$SYS.REQ.ACCOUNT.$G.JSZ", "").await;
-        assert_eq!(v["data"]["name"], "$G", "{v}");
+        // Every account with connections, from the system account.
+        let v = request(&c, "$SYS.REQ.ACCOUNT.PING.STATZ", "").await;
+        let accs: Vec<&str> = v["data"]["account_statz"]
+            .as_array()
+            .expect("account_statz")
+            .iter()
+            .filter_map(|a| a["acc"].as_str())
+            .collect();
+        assert!(accs.contains(&"APP") && accs.contains(&"SYS"), "{v}");
 
-        let v = request(&c, "$SYS.REQ.ACCOUNT.$G.CONNS", "").await;
+        // Per-account JSZ depends on which accounts have JetStream (another
+        // feature's work): here only that it answers in the envelope.
+        let v = request(&c, "$SYS.REQ.ACCOUNT.APP.JSZ", "").await;
+        assert_server(&v, &id);
+
+        let v = request(&c, "$SYS.REQ.ACCOUNT.APP.CONNS", "").await;
         assert_eq!(v["type"], "io.nats.server.advisory.v1.account_connections");
-        assert!(v["conns"].as_u64().unwrap() >= 1, "{v}");
+        assert_eq!(v["acc"], "APP", "{v}");
+        assert_eq!(v["conns"], 1, "{v}");
 
-        let v = request(&c, "$SYS.REQ.ACCOUNT.$G.CONNZ", "").await;
-        assert!(v["data"]["num_connections"].as_u64().unwrap() >= 1, "{v}");
+        let v = request(&c, "$SYS.REQ.ACCOUNT.APP.CONNZ", "").await;
+        assert_eq!(v["data"]["num_connections"], 1, "{v}");
+        assert_eq!(v["data"]["connections"][0]["name"], "app-client", "{v}");
 
         // An unknown account: an error with `data: null`, as nats-server sends.
         let v = request(&c, "$SYS.REQ.ACCOUNT.NOPE.INFO", "").await;
@@ -187,7 +236,7 @@ async fn account_endpoints_for_the_global_account() {
 
 #[tokio::test]
 async fn bad_bodies_get_an_error_and_filters_silence_the_server() {
-    let server = Server::start(&[]);
+    let server = sys_server();
     within(LIMIT, "bodies", async {
         let c = connect(&server).await;
         let id = server_id(&c);
@@ -220,7 +269,7 @@ async fn bad_bodies_get_an_error_and_filters_silence_the_server() {
 
 #[tokio::test]
 async fn connect_and_disconnect_events_are_published() {
-    let server = Server::start(&[]);
+    let server = sys_server();
     within(LIMIT, "events", async {
         let watcher = connect(&server).await;
         let mut connects = watcher.subscribe("$SYS.ACCOUNT.*.CONNECT").await.unwrap();
@@ -230,17 +279,24 @@ async fn connect_and_disconnect_events_are_published() {
             .unwrap();
         sync(&watcher).await;
 
-        let other = async_nats::ConnectOptions::new()
-            .name("sys-event-client")
-            .connect(server.url())
+        let mut conns = watcher
+            .subscribe("$SYS.ACCOUNT.APP.SERVER.CONNS")
             .await
             .unwrap();
+        sync(&watcher).await;
+        let other = as_user(&server, "a", "sys-event-client").await;
         let m = next_msg(&mut connects).await;
-        assert_eq!(m.subject.as_str(), "$SYS.ACCOUNT.$G.CONNECT");
+        assert_eq!(m.subject.as_str(), "$SYS.ACCOUNT.APP.CONNECT");
         let v: Value = serde_json::from_slice(&m.payload).unwrap();
         assert_eq!(v["type"], "io.nats.server.advisory.v1.client_connect");
         assert_eq!(v["client"]["name"], "sys-event-client");
-        assert_eq!(v["client"]["acc"], "$G");
+        assert_eq!(v["client"]["acc"], "APP");
+        assert_eq!(v["client"]["name_tag"], "APP");
+        assert_eq!(v["client"]["user"], "a");
+        let m = next_msg(&mut conns).await;
+        let n: Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(n["acc"], "APP", "{n}");
+        assert_eq!(n["conns"], 1, "{n}");
         assert_eq!(v["client"]["kind"], "Client");
         assert_server(&v, &server_id(&watcher));
         let cid = v["client"]["id"].as_u64().expect("client id");
@@ -263,13 +319,17 @@ async fn connect_and_disconnect_events_are_published() {
         assert_eq!(v["sent"]["msgs"], 4, "{v}");
         assert_eq!(v["sent"]["bytes"], 12, "{v}");
         assert_eq!(v["reason"], "Client Closed", "{v}");
+        assert_eq!(m.subject.as_str(), "$SYS.ACCOUNT.APP.DISCONNECT");
+        let m = next_msg(&mut conns).await;
+        let n: Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(n["conns"], 0, "{n}");
     })
     .await;
 }
 
 #[tokio::test]
 async fn statsz_heartbeats_and_a_shutdown_event() {
-    let mut server = Server::start(&[]);
+    let mut server = sys_server();
     within(LIMIT, "heartbeat", async {
         let c = connect(&server).await;
         let id = server_id(&c);
@@ -294,4 +354,46 @@ async fn statsz_heartbeats_and_a_shutdown_event() {
     })
     .await;
     let _ = server.wait_exit(Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn other_accounts_only_get_their_own_services() {
+    let server = sys_server();
+    within(LIMIT, "default imports", async {
+        let app = as_user(&server, "a", "app-own").await;
+        let _sys = connect(&server).await;
+        let id = server_id(&app);
+        // Server-wide and other accounts' requests do not exist here.
+        for subject in [
+            "$SYS.REQ.SERVER.PING",
+            "$SYS.REQ.SERVER.PING.VARZ",
+            "$SYS.REQ.ACCOUNT.APP.INFO",
+            "$SYS.REQ.ACCOUNT.SYS.CONNZ",
+        ] {
+            let err = app.request(subject, Bytes::new()).await.expect_err(subject);
+            assert_eq!(
+                err.kind(),
+                async_nats::RequestErrorKind::NoResponders,
+                "{subject}"
+            );
+        }
+        // Its own connections, under both PING subjects.
+        for subject in ["$SYS.REQ.ACCOUNT.PING.CONNZ", "$SYS.REQ.SERVER.PING.CONNZ"] {
+            let v = request(&app, subject, "").await;
+            assert_server(&v, &id);
+            let conns = v["data"]["connections"].as_array().expect("connections");
+            assert_eq!(conns.len(), 1, "{subject}: {v}");
+            assert_eq!(conns[0]["name"], "app-own", "{v}");
+        }
+        let v = request(&app, "$SYS.REQ.ACCOUNT.PING.STATZ", "").await;
+        let stats = v["data"]["account_statz"].as_array().expect("statz");
+        assert_eq!(stats.len(), 1, "{v}");
+        assert_eq!(stats[0]["acc"], "APP", "{v}");
+        // And who it is.
+        let v = request(&app, "$SYS.REQ.USER.INFO", "").await;
+        assert_eq!(v["data"]["user"], "a", "{v}");
+        assert_eq!(v["data"]["account"], "APP", "{v}");
+        assert_eq!(v["data"]["account_name"], "APP", "{v}");
+    })
+    .await;
 }

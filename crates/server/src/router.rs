@@ -114,7 +114,7 @@ pub fn route(
         if !echo && sub.client.cid == publisher.cid {
             continue;
         }
-        delivered |= deliver(state, sub, msg, batch);
+        delivered |= deliver(state, sub, publisher, msg, batch);
     }
     for group in &result.qsubs {
         let n = group.members.len();
@@ -124,7 +124,7 @@ pub fn route(
             if !echo && sub.client.cid == publisher.cid {
                 continue;
             }
-            if deliver(state, sub, msg, batch) {
+            if deliver(state, sub, publisher, msg, batch) {
                 delivered = true;
                 break;
             }
@@ -135,7 +135,13 @@ pub fn route(
 
 /// Appends the frame for `msg` to one subscription's connection.
 #[inline]
-fn deliver(state: &ServerState, sub: &SubRef, msg: &Message<'_>, batch: &mut Batch) -> bool {
+fn deliver(
+    state: &ServerState,
+    sub: &SubRef,
+    publisher: &ClientShared,
+    msg: &Message<'_>,
+    batch: &mut Batch,
+) -> bool {
     if sub.deny_filter.denies(msg.subject, sub.queue.as_deref()) {
         return false;
     }
@@ -145,7 +151,7 @@ fn deliver(state: &ServerState, sub: &SubRef, msg: &Message<'_>, batch: &mut Bat
         Admit::Deliver => {}
     }
     if let Some(handler) = &sub.internal {
-        return handler.deliver_checked(msg);
+        return handler.deliver_from(publisher, msg);
     }
     let client = &sub.client;
     // A client that did not ask for headers gets the message without them.

@@ -17,10 +17,11 @@ use crate::router::Message;
 pub trait InternalHandler: Send + Sync {
     fn deliver(&self, msg: &Message<'_>);
 
-    /// Delivers and says whether the message reached anyone. Forwarders
-    /// (service imports) override it so a request nobody serves still gets
-    /// its no-responders status.
-    fn deliver_checked(&self, msg: &Message<'_>) -> bool {
+    /// Delivers a message from `publisher` and says whether it reached
+    /// anyone. Handlers that answer about the requester override it
+    /// (`$SYS.REQ.USER.INFO`), and so do forwarders (service imports), so a
+    /// request nobody serves still gets its no-responders status.
+    fn deliver_from(&self, _publisher: &ClientShared, msg: &Message<'_>) -> bool {
         self.deliver(msg);
         true
     }

@@ -105,6 +105,7 @@ pub fn bind(state: &Arc<ServerState>, claims: &AccountClaims) -> Arc<Account> {
     let mut acc = Account::new(claims.sub.clone());
     acc.exports = claims.nats.exports.iter().map(export_of).collect();
     acc.jetstream = jetstream_of(claims);
+    acc.imports = claims.nats.imports.iter().map(import_of).collect();
     let (acc, fresh) = state.accounts.insert_if_absent(Arc::new(acc));
     if fresh {
         let imports: Vec<ImportConfig> = claims
@@ -115,6 +116,7 @@ pub fn bind(state: &Arc<ServerState>, claims: &AccountClaims) -> Arc<Account> {
             .filter(|imp| authorized(state, imp, &claims.sub))
             .collect();
         super::imports::install(state, &acc, &imports);
+        crate::sysacc::account_added(state, &acc);
     }
     acc
 }

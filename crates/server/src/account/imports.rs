@@ -24,6 +24,7 @@ use rnats_subject::Transform;
 
 use super::config::{imp_dest, imp_source, ImportConfig, ResponseType};
 use super::Account;
+use crate::client::ClientShared;
 use crate::router::Message;
 use crate::server::ServerState;
 use crate::subscription::InternalHandler;
@@ -212,7 +213,7 @@ impl InternalHandler for ServiceImport {
         self.forward(msg);
     }
 
-    fn deliver_checked(&self, msg: &Message<'_>) -> bool {
+    fn deliver_from(&self, _publisher: &ClientShared, msg: &Message<'_>) -> bool {
         self.forward(msg)
     }
 }

@@ -38,6 +38,8 @@ pub struct Account {
     pub num_clients: AtomicUsize,
     /// What this account exports (checked when imports are configured).
     pub exports: Vec<ExportConfig>,
+    /// What it imports, as configured (monitoring lists them).
+    pub imports: Vec<ImportConfig>,
     /// JetStream for this account, when enabled (with its limits).
     pub jetstream: Option<AccountJetStream>,
     /// Subject mappings applied to client publishes.
@@ -45,6 +47,29 @@ pub struct Account {
     /// Service-import replies in flight that this account's responders will
     /// answer on `_R_.` subjects (see [`imports`]).
     pub(crate) responses: Mutex<imports::ResponseMap>,
+    /// Messages of clients that have left (monitoring adds the live ones).
+    pub traffic: Traffic,
+    /// When the account was registered (`/accountz`'s `update_time`).
+    pub updated: chrono::DateTime<chrono::Utc>,
+}
+
+/// Message counts of an account's departed clients, from their side:
+/// `in` what they published, `out` what they were sent.
+#[derive(Default)]
+pub struct Traffic {
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
+    pub out_msgs: AtomicU64,
+    pub out_bytes: AtomicU64,
+}
+
+impl Traffic {
+    pub fn add(&self, in_msgs: u64, in_bytes: u64, out_msgs: u64, out_bytes: u64) {
+        self.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+        self.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+        self.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+        self.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+    }
 }
 
 impl Account {
@@ -55,9 +80,12 @@ impl Account {
             generation: AtomicU64::new(0),
             num_clients: AtomicUsize::new(0),
             exports: Vec::new(),
+            imports: Vec::new(),
             jetstream: None,
             mappings: Vec::new(),
             responses: Mutex::new(imports::ResponseMap::default()),
+            traffic: Traffic::default(),
+            updated: chrono::Utc::now(),
         }
     }
 
@@ -153,6 +181,7 @@ impl Accounts {
         for c in configs {
             let mut a = Account::new(c.name.clone());
             a.exports = c.exports.clone();
+            a.imports = c.imports.clone();
             a.jetstream = c.jetstream.clone();
             a.mappings = c.mappings.clone();
             by_name.insert(c.name.clone(), Arc::new(a));

@@ -491,12 +491,22 @@ impl Conn {
         self.client
             .headers
             .store(connect.headers(), Ordering::Relaxed);
-        *self.client.meta.lock() = super::ClientMeta {
-            user: connect.user.clone().unwrap_or_default(),
-            name: connect.name.clone().unwrap_or_default(),
-            lang: connect.lang.clone().unwrap_or_default(),
-            version: connect.version.clone().unwrap_or_default(),
-        };
+        {
+            let mut meta = self.client.meta.lock();
+            // A JWT user (set at login) is known by its public key.
+            let jwt_user = meta.jwt_user.take();
+            *meta = super::ClientMeta {
+                user: match (&connect.user, &jwt_user) {
+                    (Some(u), _) => u.clone(),
+                    (None, Some((key, _))) => key.clone(),
+                    (None, None) => String::new(),
+                },
+                name: connect.name.clone().unwrap_or_default(),
+                lang: connect.lang.clone().unwrap_or_default(),
+                version: connect.version.clone().unwrap_or_default(),
+                jwt_user,
+            };
+        }
         if !self.client.connected.swap(true, Ordering::AcqRel) {
             crate::sysacc::events::client_connected(&self.state, &self.client);
         }
@@ -535,6 +545,7 @@ impl Conn {
             fail(e)
         })?;
         let account = crate::account::from_jwt::bind(&self.state, &verified.account);
+        self.client.meta.lock().jwt_user = Some((verified.user.sub.clone(), verified.user.iat));
         let user = crate::auth::User {
             name: verified.user.sub.clone(),
             credential: crate::auth::Credential::Nkey,

@@ -43,6 +43,8 @@ pub enum CloseReason {
     NoRespondersRequiresHeaders,
     ServerShutdown,
     LameDuckMode,
+    /// The user's JWT was revoked by an account update.
+    Revocation,
 }
 
 impl CloseReason {
@@ -68,6 +70,9 @@ pub struct ClientMeta {
     pub name: String,
     pub lang: String,
     pub version: String,
+    /// An operator-mode user: its public key and the JWT's issue time
+    /// (checked against revocations pushed later).
+    pub jwt_user: Option<(String, i64)>,
 }
 
 /// The part of a connection that other tasks reach: publishers write into its

@@ -78,6 +78,19 @@ impl Resolver {
         Ok(())
     }
 
+    /// Forgets an account JWT (`$SYS.REQ.CLAIMS.DELETE`); a directory
+    /// resolver removes its file.
+    pub fn delete(&self, account: &str) -> std::io::Result<()> {
+        if let Some(dir) = &self.dir {
+            match std::fs::remove_file(dir.join(format!("{account}.jwt"))) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        self.jwts.write().remove(account);
+        Ok(())
+    }
+
     /// The public keys of every known account.
     pub fn accounts(&self) -> Vec<String> {
         let mut v: Vec<_> = self.jwts.read().keys().cloned().collect();

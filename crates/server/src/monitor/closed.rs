@@ -61,6 +61,9 @@ pub struct ClosedClient {
     pub name: String,
     pub lang: String,
     pub version: String,
+    /// The account and (CONNECT) user it was bound to.
+    pub account: String,
+    pub user: String,
     pub subs: Vec<SubSnapshot>,
 }
 
@@ -94,6 +97,8 @@ impl ClosedClient {
             name: meta.name,
             lang: meta.lang,
             version: meta.version,
+            account: client.account_name(),
+            user: meta.user,
             subs,
         }
     }
@@ -118,6 +123,7 @@ pub fn reason_text(reason: CloseReason) -> &'static str {
         CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
         CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
         CloseReason::ServerShutdown | CloseReason::LameDuckMode => "Server Shutdown",
+        CloseReason::Revocation => "Credentials Revoked",
     }
 }
 

@@ -1,6 +1,7 @@
 //! `/connz`: open and recently closed client connections, with nats-server's
 //! options (`sort`, `offset`, `limit`, `subs=1|detail`, `cid`,
-//! `state=open|closed|all`) and `ConnInfo` field order.
+//! `state=open|closed|all`, `auth=true` for user and account, `acc=` one
+//! account's connections) and `ConnInfo` field order.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -79,6 +80,13 @@ pub struct ConnInfo {
     pub lang: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub version: String,
+    /// These three only with `auth=true`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub authorized_user: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub account: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name_tag: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subscriptions_list: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -161,13 +169,17 @@ pub struct ConnzOptions {
     pub limit: i64,
     pub cid: u64,
     pub state: ConnState,
+    /// Show each connection's user and account.
+    pub auth: bool,
+    /// Only connections of this account (`acc=`), when not empty.
+    pub account: String,
 }
 
 pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
     let q = Query::parse(q.as_deref());
     let parsed = (|| -> Result<(String, ConnzOptions), Reject> {
         let sort = q.get("sort").to_string();
-        q.bool("auth")?;
+        let auth = q.bool("auth")?;
         let subs_detail = q.get("subs").eq_ignore_ascii_case("detail");
         let subs = if subs_detail { false } else { q.bool("subs")? };
         let offset = q.int("offset")?;
@@ -193,6 +205,8 @@ pub async fn handle(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Res
                 limit,
                 cid,
                 state,
+                auth,
+                account: q.get("acc").to_string(),
             },
         ))
     })();
@@ -241,19 +255,24 @@ pub fn build(state: &ServerState, opts: ConnzOptions) -> Result<Connz, String> {
     let want_open = matches!(opts.state, ConnState::Open | ConnState::All);
     let want_closed = matches!(opts.state, ConnState::Closed | ConnState::All);
     // Copy the registry under its lock; snapshot each client outside it.
+    let in_account = |name: &str| opts.account.is_empty() || opts.account == name;
     let mut open: Vec<Arc<ClientShared>> = if want_open {
         let clients = state.clients.lock();
-        conns.total += clients.len();
-        if opts.cid > 0 {
+        let mut list: Vec<Arc<ClientShared>> = if opts.cid > 0 {
             clients.get(&opts.cid).cloned().into_iter().collect()
         } else {
             clients.values().cloned().collect()
-        }
+        };
+        drop(clients);
+        list.retain(|c| in_account(&c.account.load().name));
+        conns.total += list.len();
+        list
     } else {
         Vec::new()
     };
     let mut closed = if want_closed {
-        let list = state.closed.list();
+        let mut list = state.closed.list();
+        list.retain(|c| in_account(&c.account));
         conns.total += list.len();
         list
     } else {
@@ -332,6 +351,9 @@ fn open_info(
         name: meta.name,
         lang: meta.lang,
         version: meta.version,
+        authorized_user: String::new(),
+        account: String::new(),
+        name_tag: String::new(),
         subscriptions_list: Vec::new(),
         subscriptions_list_detail: Vec::new(),
         keys: Keys {
@@ -340,6 +362,11 @@ fn open_info(
             stop: None,
         },
     };
+    if opts.auth {
+        info.authorized_user = meta.user;
+        info.account = c.account_name();
+        info.name_tag = info.account.clone();
+    }
     fill_subs(&mut info, &subs, opts);
     info
 }
@@ -367,6 +394,9 @@ fn closed_info(c: &ClosedClient, opts: &ConnzOptions) -> ConnInfo {
         name: c.name.clone(),
         lang: c.lang.clone(),
         version: c.version.clone(),
+        authorized_user: String::new(),
+        account: String::new(),
+        name_tag: String::new(),
         subscriptions_list: Vec::new(),
         subscriptions_list_detail: Vec::new(),
         keys: Keys {
@@ -375,6 +405,11 @@ fn closed_info(c: &ClosedClient, opts: &ConnzOptions) -> ConnInfo {
             stop: Some(c.stop),
         },
     };
+    if opts.auth {
+        info.authorized_user = c.user.clone();
+        info.account = c.account.clone();
+        info.name_tag = c.account.clone();
+    }
     fill_subs(&mut info, &c.subs, opts);
     info
 }

@@ -1,5 +1,5 @@
 //! The small endpoints: the HTML index at `/`, `/accountz` and `/accstatz`
-//! (the single global account `$G`), and `/routez`, `/gatewayz`, `/leafz`,
+//! (every account, or one with `acc=`), and `/routez`, `/gatewayz`, `/leafz`,
 //! which are empty but shaped as nats-server's since rnats has no routes,
 //! gateways or leaf nodes.
 
@@ -13,6 +13,8 @@ use serde::Serialize;
 
 use super::subsz::SublistStats;
 use super::{bad_request, go_time, json_ok, Monitor, Query};
+use crate::account::Account;
+use crate::client::ClientShared;
 use crate::server::ServerState;
 
 pub const GLOBAL_ACCOUNT: &str = "$G";
@@ -133,6 +135,32 @@ pub async fn leafz(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Resp
     })
 }
 
+/// An export as `/accountz` shows it (nats-server's `jwt.Export` fields).
+#[derive(Serialize)]
+pub struct ExtExport {
+    pub subject: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approved_accounts: Vec<String>,
+}
+
+/// An import as `/accountz` shows it.
+#[derive(Serialize)]
+pub struct ExtImport {
+    pub subject: String,
+    pub account: String,
+    pub to: String,
+    pub local_subject: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub invalid: bool,
+    pub share: bool,
+    pub tracking: bool,
+}
+
 #[derive(Serialize)]
 pub struct AccountInfo {
     pub account_name: String,
@@ -143,6 +171,10 @@ pub struct AccountInfo {
     pub leafnode_connections: u64,
     pub client_connections: usize,
     pub subscriptions: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<ExtExport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<ExtImport>,
     pub name_tag: String,
     pub sublist_stats: SublistStats,
 }
@@ -151,8 +183,9 @@ pub struct AccountInfo {
 pub struct Accountz {
     pub server_id: String,
     pub now: String,
+    pub system_account: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub accounts: Option<Vec<&'static str>>,
+    pub accounts: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_detail: Option<AccountInfo>,
 }
@@ -171,34 +204,107 @@ pub fn build_accountz(state: &ServerState, acc: &str) -> Result<Accountz, String
     let mut az = Accountz {
         server_id: state.server_id.clone(),
         now: go_time(&chrono::Utc::now()),
+        system_account: state.accounts.system().name.clone(),
         accounts: None,
         account_detail: None,
     };
     match acc {
-        "" => az.accounts = Some(vec![GLOBAL_ACCOUNT]),
+        "" => {
+            let names = state
+                .accounts
+                .all()
+                .iter()
+                .map(|a| a.name.clone())
+                .collect();
+            az.accounts = Some(names);
+        }
         _ => az.account_detail = Some(account_info(state, acc)?),
     }
     Ok(az)
 }
 
-/// One account's detail; only `$G` exists.
+/// One account's detail.
 pub fn account_info(state: &ServerState, acc: &str) -> Result<AccountInfo, String> {
-    if acc != GLOBAL_ACCOUNT {
+    let Some(account) = state.accounts.get(acc) else {
         return Err(format!("Account {acc} does not exist"));
+    };
+    let stats = SublistStats::of_accounts(std::slice::from_ref(&account));
+    let exports = account
+        .exports
+        .iter()
+        .map(|e| ExtExport {
+            subject: e.subject.clone(),
+            kind: if e.is_service() { "service" } else { "stream" },
+            response_type: e.service.as_ref().map(|s| response_type(s.response)),
+            approved_accounts: e.accounts.clone(),
+        })
+        .collect();
+    let mut imports = Vec::new();
+    if !Arc::ptr_eq(&account, state.accounts.system()) && state.sys.get().is_some() {
+        for (remote, local, share) in crate::sysacc::system_imports(&account.name) {
+            imports.push(ExtImport {
+                subject: remote,
+                account: state.accounts.system().name.clone(),
+                to: local.into(),
+                local_subject: local.into(),
+                kind: "service",
+                invalid: false,
+                share,
+                tracking: false,
+            });
+        }
     }
-    let stats = SublistStats::of(state);
+    for imp in &account.imports {
+        let local = imp.local_subject();
+        imports.push(ExtImport {
+            subject: imp.subject.clone(),
+            account: imp.account.clone(),
+            to: local.clone(),
+            local_subject: local,
+            kind: if imp.service { "service" } else { "stream" },
+            invalid: false,
+            share: false,
+            tracking: false,
+        });
+    }
+    let js = account.name == GLOBAL_ACCOUNT && state.jetstream.get().is_some();
     Ok(AccountInfo {
-        account_name: GLOBAL_ACCOUNT.into(),
-        update_time: go_time(&state.started_wall),
+        account_name: account.name.clone(),
+        update_time: go_time(&account.updated),
         expired: false,
         complete: true,
-        jetstream_enabled: state.jetstream.get().is_some(),
+        jetstream_enabled: js || account.jetstream.is_some(),
         leafnode_connections: 0,
-        client_connections: state.num_clients(),
+        client_connections: account_conns(state, &account),
         subscriptions: stats.num_subscriptions,
-        name_tag: GLOBAL_ACCOUNT.into(),
+        exports,
+        imports,
+        name_tag: account.name.clone(),
         sublist_stats: stats,
     })
+}
+
+fn response_type(r: crate::account::ResponseType) -> &'static str {
+    match r {
+        crate::account::ResponseType::Singleton => "Singleton",
+        crate::account::ResponseType::Stream => "Stream",
+        crate::account::ResponseType::Chunked => "Chunked",
+    }
+}
+
+/// The clients connected to `account` right now.
+pub fn account_clients(state: &ServerState, account: &Account) -> Vec<Arc<ClientShared>> {
+    let clients = state.clients.lock();
+    clients
+        .values()
+        .filter(|c| std::ptr::eq(Arc::as_ptr(&c.account.load()), account))
+        .cloned()
+        .collect()
+}
+
+/// How many clients are connected to `account`.
+pub fn account_conns(state: &ServerState, account: &Account) -> usize {
+    account_clients(state, account).len()
 }
 
 #[derive(Serialize)]
@@ -231,8 +337,8 @@ impl DataStats {
 
 #[derive(Serialize)]
 pub struct AccountStat {
-    pub acc: &'static str,
-    pub name: &'static str,
+    pub acc: String,
+    pub name: String,
     pub conns: usize,
     pub leafnodes: u64,
     pub total_conns: usize,
@@ -251,41 +357,69 @@ pub struct AccountStatz {
 
 pub async fn accstatz(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
     m.count("/accstatz");
-    let unused = match Query::parse(q.as_deref()).bool("unused") {
+    let q = Query::parse(q.as_deref());
+    let unused = match q.bool("unused") {
         Ok(u) => u,
         Err(r) => return *r,
     };
-    let state = &m.state;
-    let mut out = AccountStatz {
-        server_id: state.server_id.clone(),
-        now: go_time(&chrono::Utc::now()),
-        account_statz: Vec::new(),
-    };
-    if unused || state.num_clients() > 0 {
-        out.account_statz.push(account_stat(state));
+    // `acc=A,B` narrows the list.
+    let wanted: Vec<&str> = q.get("acc").split(',').filter(|a| !a.is_empty()).collect();
+    let mut out = accounts_statz(&m.state, None, unused);
+    if !wanted.is_empty() {
+        out.account_statz
+            .retain(|s| wanted.contains(&s.acc.as_str()));
     }
     json_ok(&out)
 }
 
-/// The global account's traffic and connection counts.
-pub fn account_stat(state: &ServerState) -> AccountStat {
-    let conns = state.num_clients();
-    let c = &state.counters;
+/// Statistics of one account (`only`) or all, leaving out accounts without
+/// connections unless `unused`.
+pub fn accounts_statz(state: &ServerState, only: Option<&str>, unused: bool) -> AccountStatz {
+    let accounts = match only {
+        Some(name) => state.accounts.get(name).into_iter().collect(),
+        None => state.accounts.all(),
+    };
+    AccountStatz {
+        server_id: state.server_id.clone(),
+        now: go_time(&chrono::Utc::now()),
+        account_statz: accounts
+            .iter()
+            .map(|a| account_stat(state, a))
+            .filter(|s| unused || s.conns > 0)
+            .collect(),
+    }
+}
+
+/// An account's traffic and connection counts: its departed clients' totals
+/// plus its live ones'.
+pub fn account_stat(state: &ServerState, account: &Account) -> AccountStat {
+    let clients = account_clients(state, account);
+    let t = &account.traffic;
+    let (mut in_msgs, mut in_bytes) = (
+        t.in_msgs.load(Ordering::Relaxed),
+        t.in_bytes.load(Ordering::Relaxed),
+    );
+    let (mut out_msgs, mut out_bytes) = (
+        t.out_msgs.load(Ordering::Relaxed),
+        t.out_bytes.load(Ordering::Relaxed),
+    );
+    for c in &clients {
+        in_msgs += c.in_msgs.load(Ordering::Relaxed);
+        in_bytes += c.in_bytes.load(Ordering::Relaxed);
+        let (m, b) = c.out.out_counts();
+        out_msgs += m;
+        out_bytes += b;
+    }
+    let conns = clients.len();
     AccountStat {
-        acc: GLOBAL_ACCOUNT,
-        name: GLOBAL_ACCOUNT,
+        acc: account.name.clone(),
+        name: account.name.clone(),
         conns,
         leafnodes: 0,
         total_conns: conns,
-        num_subscriptions: SublistStats::of(state).num_subscriptions,
-        sent: DataStats::local(
-            c.out_msgs.load(Ordering::Relaxed),
-            c.out_bytes.load(Ordering::Relaxed),
-        ),
-        received: DataStats::local(
-            c.in_msgs.load(Ordering::Relaxed),
-            c.in_bytes.load(Ordering::Relaxed),
-        ),
-        slow_consumers: c.slow_consumers.load(Ordering::Relaxed),
+        num_subscriptions: account.num_subscriptions() as u64,
+        sent: DataStats::local(out_msgs, out_bytes),
+        received: DataStats::local(in_msgs, in_bytes),
+        slow_consumers: 0,
     }
 }

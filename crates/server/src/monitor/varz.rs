@@ -116,6 +116,7 @@ pub struct Varz {
     pub http_req_stats: BTreeMap<&'static str, u64>,
     pub config_load_time: String,
     pub config_digest: String,
+    pub system_account: String,
     pub slow_consumer_stats: PerKind,
     pub stale_connection_stats: PerKind,
     pub disk_io_wait_stats: DiskIoWaitStats,
@@ -208,6 +209,7 @@ pub fn build(m: &Monitor) -> Varz {
         http_req_stats: m.req_stats(),
         config_load_time: go_time(&state.config_load_time.lock()),
         config_digest: String::new(),
+        system_account: state.accounts.system().name.clone(),
         slow_consumer_stats: PerKind {
             clients: slow,
             routes: 0,

@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use super::envelope::{StatszMsg, SysServerInfo, TypedEvent};
 use super::Sys;
+use crate::account::Account;
 use crate::client::{ClientShared, CloseReason};
-use crate::monitor::misc::{self, MsgBytes, GLOBAL_ACCOUNT};
+use crate::monitor::misc::{self, MsgBytes};
 use crate::monitor::{go_f64, go_json, go_time, varz};
 use crate::server::ServerState;
 
@@ -87,7 +88,12 @@ impl ServerStats {
             cpu,
             connections,
             total_connections: connections as u64 + state.closed.total(),
-            active_accounts: usize::from(connections > 0),
+            active_accounts: state
+                .accounts
+                .all()
+                .iter()
+                .filter(|a| misc::account_conns(state, a) > 0)
+                .count(),
             subscriptions: state.accounts.num_subscriptions(),
             sent: MsgBytes {
                 msgs: out.msgs,
@@ -123,8 +129,8 @@ impl Sys {
         go_json(&msg).into_bytes()
     }
 
-    /// `AccountNumConns` for the global account.
-    pub fn account_conns_msg(&self, state: &ServerState) -> Vec<u8> {
+    /// `AccountNumConns` for `account`.
+    pub fn account_conns_msg(&self, state: &ServerState, account: &Account) -> Vec<u8> {
         #[derive(Serialize)]
         struct AccountNumConns {
             #[serde(flatten)]
@@ -139,7 +145,7 @@ impl Sys {
                 &chrono::Utc::now(),
             ),
             server: self.server_info(state),
-            stat: misc::account_stat(state),
+            stat: misc::account_stat(state, account),
         };
         go_json(&msg).into_bytes()
     }
@@ -177,7 +183,7 @@ struct ClientInfo {
     start: String,
     host: String,
     id: u64,
-    acc: &'static str,
+    acc: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     user: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -188,7 +194,7 @@ struct ClientInfo {
     ver: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     stop: Option<String>,
-    name_tag: &'static str,
+    name_tag: String,
     kind: &'static str,
     client_type: &'static str,
 }
@@ -196,17 +202,18 @@ struct ClientInfo {
 impl ClientInfo {
     fn of(state: &ServerState, c: &ClientShared, stop: Option<String>) -> ClientInfo {
         let meta = c.meta.lock().clone();
+        let acc = c.account_name();
         ClientInfo {
             start: go_time(&state.wall_time(c.started)),
             host: c.addr.ip().to_string(),
             id: c.cid,
-            acc: GLOBAL_ACCOUNT,
+            name_tag: acc.clone(),
+            acc,
             user: meta.user,
             name: meta.name,
             lang: meta.lang,
             ver: meta.version,
             stop,
-            name_tag: GLOBAL_ACCOUNT,
             kind: "Client",
             client_type: "nats",
         }
@@ -216,7 +223,10 @@ impl ClientInfo {
 /// Publishes `$SYS.ACCOUNT.<acc>.CONNECT` for a client whose CONNECT was accepted.
 pub fn client_connected(state: &ServerState, c: &ClientShared) {
     let Some(sys) = state.sys.get() else { return };
-    let subject = format!("$SYS.ACCOUNT.{}.CONNECT", sys.account);
+    let account = c.account.load_full();
+    let subject = format!("$SYS.ACCOUNT.{}.CONNECT", account.name);
+    // nats-server announces the new count first.
+    account_conns_changed(sys, state, &account);
     if sys.has_interest(state, &subject) {
         #[derive(Serialize)]
         struct ConnectEventMsg {
@@ -235,13 +245,22 @@ pub fn client_connected(state: &ServerState, c: &ClientShared) {
         };
         sys.publish(state, &subject, None, go_json(&msg).as_bytes());
     }
-    account_conns_changed(sys, state);
 }
 
 /// Publishes `$SYS.ACCOUNT.<acc>.DISCONNECT` for a client that had connected.
 pub fn client_disconnected(state: &ServerState, c: &ClientShared, reason: CloseReason) {
     let Some(sys) = state.sys.get() else { return };
-    let subject = format!("$SYS.ACCOUNT.{}.DISCONNECT", sys.account);
+    let account = c.account.load_full();
+    // Keep what the client did in its account's totals once it is gone.
+    let (out_msgs, out_bytes) = c.out.out_counts();
+    account.traffic.add(
+        c.in_msgs.load(Ordering::Relaxed),
+        c.in_bytes.load(Ordering::Relaxed),
+        out_msgs,
+        out_bytes,
+    );
+    let subject = format!("$SYS.ACCOUNT.{}.DISCONNECT", account.name);
+    account_conns_changed(sys, state, &account);
     if sys.has_interest(state, &subject) {
         #[derive(Serialize)]
         struct DisconnectEventMsg {
@@ -254,7 +273,6 @@ pub fn client_disconnected(state: &ServerState, c: &ClientShared, reason: CloseR
             reason: &'static str,
         }
         let now = chrono::Utc::now();
-        let (out_msgs, out_bytes) = c.out.out_counts();
         let msg = DisconnectEventMsg {
             event: TypedEvent::new("io.nats.server.advisory.v1.client_disconnect", &now),
             server: sys.server_info(state),
@@ -272,19 +290,18 @@ pub fn client_disconnected(state: &ServerState, c: &ClientShared, reason: CloseR
         };
         sys.publish(state, &subject, None, go_json(&msg).as_bytes());
     }
-    account_conns_changed(sys, state);
 }
 
 /// The account's connection count changed: nats-server tells both the old
 /// and the new subject for it.
-fn account_conns_changed(sys: &Sys, state: &ServerState) {
+fn account_conns_changed(sys: &Sys, state: &ServerState, account: &Account) {
     let subjects = [
-        format!("$SYS.SERVER.ACCOUNT.{}.CONNS", sys.account),
-        format!("$SYS.ACCOUNT.{}.SERVER.CONNS", sys.account),
+        format!("$SYS.SERVER.ACCOUNT.{}.CONNS", account.name),
+        format!("$SYS.ACCOUNT.{}.SERVER.CONNS", account.name),
     ];
     for s in subjects {
         if sys.has_interest(state, &s) {
-            let body = sys.account_conns_msg(state);
+            let body = sys.account_conns_msg(state, account);
             sys.publish(state, &s, None, &body);
         }
     }

@@ -4,15 +4,17 @@
 //! (`$SYS.SERVER.<id>.STATSZ` heartbeats, `.SHUTDOWN`, `.LAMEDUCK`,
 //! `$SYS.ACCOUNT.<acc>.CONNECT`/`DISCONNECT`).
 //!
-//! rnats has no accounts yet, so these live in the global account. Every
-//! subscription is made in [`Sys::start`] through [`Sys::subscribe`], and
-//! every message goes out through [`Sys::publish`]: moving them into a real
-//! system account means changing those two methods (they already carry the
-//! account name).
+//! Everything lives in the system account (`system_account`, `$SYS` by
+//! default), so only its users see it. Like nats-server, every other account
+//! also gets a few services of its own (nats-server's default system
+//! imports): `$SYS.REQ.ACCOUNT.PING.CONNZ`, `$SYS.REQ.SERVER.PING.CONNZ`,
+//! `$SYS.REQ.ACCOUNT.PING.STATZ` answer about that account, and
+//! `$SYS.REQ.USER.INFO` about the requesting user (see [`account_added`]).
 //!
 //! Requests are answered on a spawned task, like nats-server's
 //! `noInlineCallback`, so building `/connz` never runs on a publisher's read loop.
 
+pub mod claims;
 pub mod envelope;
 pub mod events;
 pub mod requests;
@@ -22,6 +24,8 @@ use std::sync::{Arc, Weak};
 
 use rnats_subject::SublistError;
 
+use crate::account::Account;
+use crate::client::ClientShared;
 use crate::monitor::Monitor;
 use crate::router::Message;
 use crate::server::ServerState;
@@ -29,14 +33,11 @@ use crate::subscription::{InternalHandler, SubRef};
 use envelope::{ApiResponse, SysServerInfo};
 use requests::{AccountEndpoint, Outcome, ServerEndpoint};
 
-/// The account the system subjects live in until accounts exist.
-const SYSTEM_ACCOUNT: &str = "$G";
-
 /// The system services of one server.
 pub struct Sys {
     server: Weak<ServerState>,
     /// The account whose subjects carry the requests and events.
-    pub account: String,
+    pub account: Arc<Account>,
     /// Numbers every message this server sends on `$SYS` (`server.seq`).
     seq: AtomicU64,
     /// Data builders shared with HTTP monitoring (and a CPU sampler of its own).
@@ -49,7 +50,7 @@ impl Sys {
     pub fn start(state: &Arc<ServerState>) -> Result<Arc<Sys>, SublistError> {
         let sys = Arc::new(Sys {
             server: Arc::downgrade(state),
-            account: SYSTEM_ACCOUNT.into(),
+            account: state.accounts.system().clone(),
             seq: AtomicU64::new(0),
             monitor: Monitor::new(state.clone(), 0),
         });
@@ -72,7 +73,16 @@ impl Sys {
             "$SYS.REQ.ACCOUNT.PING.STATZ",
             handler(Route::AccountPingStatz),
         )?;
+        sys.subscribe(state, USER_INFO, handler(Route::UserInfo))?;
+        if claims::enabled(state) {
+            for (subject, route) in claims::SUBJECTS {
+                sys.subscribe(state, subject, handler(Route::Claims(route)))?;
+            }
+        }
         let _ = state.sys.set(sys.clone());
+        for acc in state.accounts.all() {
+            account_added(state, &acc);
+        }
         tokio::spawn(heartbeat(Arc::downgrade(&sys)));
         Ok(sys)
     }
@@ -84,18 +94,24 @@ impl Sys {
         subject: &str,
         handler: Arc<dyn InternalHandler>,
     ) -> Result<SubRef, SublistError> {
-        state.subscribe_internal(subject, None, handler)
+        state.subscribe_internal_in(&self.account, subject, None, handler)
     }
 
     /// The one place system messages are sent.
     pub fn publish(&self, state: &ServerState, subject: &str, reply: Option<&str>, body: &[u8]) {
-        state.publish_internal(subject.as_bytes(), reply.map(str::as_bytes), None, body);
+        state.publish_in(
+            &self.account,
+            subject.as_bytes(),
+            reply.map(str::as_bytes),
+            None,
+            body,
+        );
     }
 
     /// Whether anyone subscribes to `subject` in the system account (events
     /// are not even built otherwise).
-    pub fn has_interest(&self, state: &ServerState, subject: &str) -> bool {
-        state.accounts.global().has_interest(subject.as_bytes())
+    pub fn has_interest(&self, _state: &ServerState, subject: &str) -> bool {
+        self.account.has_interest(subject.as_bytes())
     }
 
     /// The `server` object for the next message.
@@ -104,6 +120,12 @@ impl Sys {
     }
 
     fn respond(&self, state: &ServerState, reply: &str, outcome: Outcome) {
+        self.respond_in(state, &self.account, reply, outcome)
+    }
+
+    /// Answers a request made in `account` (the system account, or one of
+    /// the services every account gets).
+    fn respond_in(&self, state: &ServerState, account: &Account, reply: &str, outcome: Outcome) {
         let body = match outcome {
             Outcome::Skip => return,
             Outcome::Raw(b) => b,
@@ -125,10 +147,18 @@ impl Sys {
             })
             .into_bytes(),
         };
-        self.publish(state, reply, None, &body);
+        state.publish_in(account, reply.as_bytes(), None, None, &body);
     }
 
-    fn handle(&self, route: Route, subject: &str, reply: Option<&str>, body: &[u8]) {
+    fn handle(&self, req: Request) {
+        let Request {
+            route,
+            subject,
+            reply,
+            body,
+            requester,
+        } = req;
+        let (subject, reply, body) = (subject.as_str(), reply.as_deref(), body.as_slice());
         let Some(state) = self.server.upgrade() else {
             return;
         };
@@ -161,8 +191,6 @@ impl Sys {
                     // Served by its own subscription.
                     return;
                 }
-                // A client in the global account asking about "its" account.
-                let acc = if *acc == "PING" { SYSTEM_ACCOUNT } else { acc };
                 let out = requests::account(self, state, ep, acc, body);
                 self.respond(state, r, out);
             }
@@ -172,8 +200,97 @@ impl Sys {
                     self.respond(state, r, out);
                 }
             }
+            Route::UserInfo => {
+                if let (Some(r), Some(who)) = (reply, requester) {
+                    let out = requests::user_info(&who);
+                    self.respond_in(state, &who.account, r, out);
+                }
+            }
+            Route::Claims(route) => self.handle_claims(state, route, subject, reply, body),
+            Route::Own(ep, account) => {
+                let (Some(r), Some(account)) = (reply, account.upgrade()) else {
+                    return;
+                };
+                let out = requests::account(self, state, ep, &account.name, body);
+                self.respond_in(state, &account, r, out);
+            }
         }
     }
+}
+
+/// The subject users ask about themselves on.
+const USER_INFO: &str = "$SYS.REQ.USER.INFO";
+
+/// Gives a (non-system) account the `$SYS` services nats-server imports into
+/// every account: its own CONNZ and STATZ under the PING subjects, and
+/// `$SYS.REQ.USER.INFO`. Called for each account at start and for accounts
+/// registered later (operator mode).
+pub fn account_added(state: &ServerState, account: &Arc<Account>) {
+    let Some(sys) = state.sys.get() else { return };
+    if Arc::ptr_eq(account, &sys.account) {
+        return;
+    }
+    let own = |ep| {
+        Arc::new(Handler::new(sys, Route::Own(ep, Arc::downgrade(account))))
+            as Arc<dyn InternalHandler>
+    };
+    let subs = [
+        ("$SYS.REQ.ACCOUNT.PING.CONNZ", own(AccountEndpoint::Connz)),
+        ("$SYS.REQ.SERVER.PING.CONNZ", own(AccountEndpoint::Connz)),
+        ("$SYS.REQ.ACCOUNT.PING.STATZ", own(AccountEndpoint::Statz)),
+        (
+            USER_INFO,
+            Arc::new(Handler::new(sys, Route::UserInfo)) as Arc<dyn InternalHandler>,
+        ),
+    ];
+    for (subject, handler) in subs {
+        if let Err(e) = state.subscribe_internal_in(account, subject, None, handler) {
+            tracing::error!(
+                "Error setting up system service import {subject} for account {}: {e}",
+                account.name
+            );
+        }
+    }
+}
+
+/// The imports [`account_added`] gives `account`, as `/accountz` lists them:
+/// (remote subject, local subject, shares the requester's details).
+pub fn system_imports(account: &str) -> [(String, &'static str, bool); 4] {
+    let connz = format!("$SYS.REQ.ACCOUNT.{account}.CONNZ");
+    [
+        (connz.clone(), "$SYS.REQ.ACCOUNT.PING.CONNZ", false),
+        (connz, "$SYS.REQ.SERVER.PING.CONNZ", false),
+        (
+            format!("$SYS.REQ.ACCOUNT.{account}.STATZ"),
+            "$SYS.REQ.ACCOUNT.PING.STATZ",
+            false,
+        ),
+        (format!("$SYS.REQ.USER.{account}.INFO"), USER_INFO, true),
+    ]
+}
+
+/// Who made a request, for the services that answer about the requester.
+pub struct Requester {
+    pub user: String,
+    pub account: Arc<Account>,
+}
+
+impl Requester {
+    fn of(c: &ClientShared) -> Requester {
+        Requester {
+            user: c.meta.lock().user.clone(),
+            account: c.account.load_full(),
+        }
+    }
+}
+
+/// One request, owned so it can move to the answering task.
+struct Request {
+    route: Route,
+    subject: String,
+    reply: Option<String>,
+    body: Vec<u8>,
+    requester: Option<Requester>,
 }
 
 /// Tells subscribers this server is going away (`$SYS.SERVER.<id>.SHUTDOWN`).
@@ -207,13 +324,19 @@ async fn heartbeat(sys: Weak<Sys>) {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Route {
     /// `$SYS.REQ.SERVER.PING`: statsz, the historical subject.
     StatszPing,
     Server(ServerEndpoint),
     Account(AccountEndpoint),
     AccountPingStatz,
+    /// `$SYS.REQ.USER.INFO`, in any account.
+    UserInfo,
+    /// An account's own CONNZ/STATZ, asked from inside that account.
+    Own(AccountEndpoint, Weak<Account>),
+    /// The resolver's account-JWT services.
+    Claims(claims::ClaimsRoute),
 }
 
 /// Receives one kind of request and answers it on its own task.
@@ -231,21 +354,36 @@ impl Handler {
     }
 }
 
-impl InternalHandler for Handler {
-    fn deliver(&self, msg: &Message<'_>) {
+impl Handler {
+    fn dispatch(&self, requester: Option<Requester>, msg: &Message<'_>) {
         let Some(sys) = self.sys.upgrade() else {
             return;
         };
-        let route = self.route;
-        let subject = String::from_utf8_lossy(msg.subject).into_owned();
-        let reply = msg.reply.map(|r| String::from_utf8_lossy(r).into_owned());
-        let body = msg.payload.to_vec();
-        let run = move || sys.handle(route, &subject, reply.as_deref(), &body);
+        let req = Request {
+            route: self.route.clone(),
+            subject: String::from_utf8_lossy(msg.subject).into_owned(),
+            reply: msg.reply.map(|r| String::from_utf8_lossy(r).into_owned()),
+            body: msg.payload.to_vec(),
+            requester,
+        };
+        let run = move || sys.handle(req);
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move { run() });
             }
             Err(_) => run(),
         }
+    }
+}
+
+impl InternalHandler for Handler {
+    fn deliver(&self, msg: &Message<'_>) {
+        self.dispatch(None, msg)
+    }
+
+    fn deliver_from(&self, publisher: &ClientShared, msg: &Message<'_>) -> bool {
+        let requester = matches!(self.route, Route::UserInfo).then(|| Requester::of(publisher));
+        self.dispatch(requester, msg);
+        true
     }
 }

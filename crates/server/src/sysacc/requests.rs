@@ -399,34 +399,48 @@ pub fn account(
         AccountEndpoint::Conns => {
             // The requester learns about this server's connections in the
             // account; servers without any stay silent.
-            if acc != GLOBAL_ACCOUNT || state.num_clients() == 0 {
-                return Outcome::Skip;
+            match state.accounts.get(acc) {
+                Some(a) if misc::account_conns(state, &a) > 0 => {
+                    Outcome::Raw(sys.account_conns_msg(state, &a))
+                }
+                _ => Outcome::Skip,
             }
-            Outcome::Raw(sys.account_conns_msg(state))
         }
     }
 }
 
-/// `$SYS.REQ.ACCOUNT.PING.STATZ`: every account with connections.
+/// `$SYS.REQ.ACCOUNT.PING.STATZ` in the system account: every account with
+/// connections (all of them with `include_unused`).
 pub fn account_ping_statz(state: &ServerState, body: &[u8]) -> Outcome {
     let o: AccountStatzReq = try_decode!(state, body);
-    account_statz(state, GLOBAL_ACCOUNT, o.include_unused)
+    let stats = misc::accounts_statz(state, None, o.include_unused);
+    if stats.account_statz.is_empty() {
+        return Outcome::Skip;
+    }
+    data(&stats)
 }
 
 fn account_statz(state: &ServerState, acc: &str, include_unused: bool) -> Outcome {
-    let active = acc == GLOBAL_ACCOUNT && state.num_clients() > 0;
-    if !active && !include_unused {
+    let stats = misc::accounts_statz(state, Some(acc), include_unused);
+    if stats.account_statz.is_empty() {
         return Outcome::Skip;
     }
-    let mut out = misc::AccountStatz {
-        server_id: state.server_id.clone(),
-        now: crate::monitor::go_time(&chrono::Utc::now()),
-        account_statz: Vec::new(),
-    };
-    if acc == GLOBAL_ACCOUNT {
-        out.account_statz.push(misc::account_stat(state));
+    data(&stats)
+}
+
+/// `$SYS.REQ.USER.INFO`: who the requester is.
+pub fn user_info(who: &super::Requester) -> Outcome {
+    #[derive(Serialize)]
+    struct UserInfo<'a> {
+        user: &'a str,
+        account: &'a str,
+        account_name: &'a str,
     }
-    data(&out)
+    data(&UserInfo {
+        user: &who.user,
+        account: &who.account.name,
+        account_name: &who.account.name,
+    })
 }
 
 fn subsz_data(state: &ServerState, o: SubszReq) -> Outcome {
@@ -450,8 +464,9 @@ fn connz_data(state: &ServerState, o: ConnzReq) -> Outcome {
     let Some(sort) = SortOpt::parse(&o.sort) else {
         return internal_error(format!("invalid sorting option: {}", o.sort));
     };
-    let _ = o.auth;
     let opts = ConnzOptions {
+        auth: o.auth,
+        account: o.acc,
         sort,
         subs: o.subscriptions && !o.subscriptions_detail,
         subs_detail: o.subscriptions_detail,
@@ -465,15 +480,7 @@ fn connz_data(state: &ServerState, o: ConnzReq) -> Outcome {
         },
     };
     match connz::build(state, opts) {
-        Ok(mut c) => {
-            // Only the global account has connections.
-            if !o.acc.is_empty() && o.acc != GLOBAL_ACCOUNT {
-                c.connections.clear();
-                c.num_connections = 0;
-                c.total = 0;
-            }
-            data(&c)
-        }
+        Ok(c) => data(&c),
         Err(e) => internal_error(e),
     }
 }

@@ -65,7 +65,8 @@ pub fn close_status(reason: CloseReason) -> u16 {
         | CloseReason::SlowConsumerPendingBytes
         | CloseReason::SlowConsumerWriteDeadline
         | CloseReason::MaxConnectionsExceeded
-        | CloseReason::MaxControlLineExceeded => CLOSE_POLICY_VIOLATION,
+        | CloseReason::MaxControlLineExceeded
+        | CloseReason::Revocation => CLOSE_POLICY_VIOLATION,
         CloseReason::ParseError
         | CloseReason::ProtocolViolation
         | CloseReason::BadClientProtocolVersion => CLOSE_PROTOCOL_ERROR,
