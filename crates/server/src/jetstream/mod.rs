@@ -11,6 +11,7 @@ pub mod consumer;
 pub mod consumer_api;
 pub mod errors;
 pub mod headers;
+pub mod markers;
 pub mod sourcing;
 pub mod stream;
 pub mod types;

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use super::consumer::Consumer;
 use super::errors::{JsError, JsErrorKind};
 use super::headers;
+use super::markers;
 use super::types::{
     DiscardPolicy, PubAck, PubAckResponse, RePublish, RetentionPolicy, StorageType, StreamConfig,
 };
@@ -44,6 +45,9 @@ pub enum Origin {
     /// Copied by a mirror: stored at the origin's sequence and time, no
     /// de-duplication.
     Mirror { seq: u64, ts: i64 },
+    /// Written by the stream itself (subject delete markers): stored like a
+    /// sourced message.
+    Internal,
 }
 
 /// The outcome of a publish into the stream.
@@ -115,7 +119,13 @@ pub fn store_limits(cfg: &StreamConfig) -> StoreLimits {
     StoreLimits {
         max_msgs: cfg.max_msgs,
         max_bytes: cfg.max_bytes,
-        max_age: Duration::from_nanos(cfg.max_age.max(0) as u64),
+        // With per-message TTLs the stream applies max_age itself (markers,
+        // `Nats-TTL: never`), so the store must not remove by age on its own.
+        max_age: if cfg.allow_msg_ttl {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(cfg.max_age.max(0) as u64)
+        },
         max_msgs_per_subject: cfg.max_msgs_per_subject,
         max_msg_size: cfg.max_msg_size,
         discard: match cfg.discard {
@@ -492,6 +502,16 @@ impl Stream {
                 }
             }
         }
+        // With markers on, a TTL shorter than the marker's is raised to it.
+        let raised = {
+            let cfg = &inner.config;
+            let marker_ttl = cfg.subject_delete_marker_ttl / 1_000_000_000;
+            (ttl > 0 && ttl < marker_ttl && cfg.max_msgs_per_subject != 1).then(|| {
+                ttl = marker_ttl;
+                markers::with_ttl(hdrs, ttl)
+            })
+        };
+        let hdrs = raised.as_deref().unwrap_or(hdrs);
         let seq = match from {
             Origin::Mirror { seq, ts } => {
                 self.store
@@ -564,7 +584,7 @@ impl Stream {
     /// Removes messages whose TTL or `max_age` has passed; returns when to look again.
     fn expire_now(&self) -> Option<Duration> {
         let now = now_nanos();
-        let (max_age, due_ttls, next_ttl) = {
+        let (max_age, marker_ttl, per_msg_ttls, mut due_ttls, next_ttl) = {
             let mut inner = self.inner.lock();
             let mut due = Vec::new();
             while let Some(&(deadline, seq)) = inner.ttls.first() {
@@ -576,22 +596,28 @@ impl Stream {
             }
             (
                 inner.config.max_age,
+                inner.config.subject_delete_marker_ttl / 1_000_000_000,
+                inner.config.allow_msg_ttl,
                 due,
                 inner.ttls.first().map(|&(d, _)| d),
             )
         };
+        // In sequence order, so the newest of a subject is the one marked.
+        due_ttls.sort_unstable();
         for seq in due_ttls {
-            let _ = self.store.remove(seq, false);
+            markers::expire_msg(self, seq, marker_ttl);
         }
         let mut next: Option<i64> = next_ttl;
         if max_age > 0 {
-            let _ = self.store.expire(now);
-            let st = self.store.state();
-            let due = if st.msgs == 0 {
-                now + max_age
+            let due = if per_msg_ttls {
+                // Markers and `Nats-TTL: never` need a look at each message.
+                markers::expire_by_age(self, now, max_age, marker_ttl)
             } else {
-                st.first_ts + max_age
+                let _ = self.store.expire(now);
+                let st = self.store.state();
+                (st.msgs > 0).then_some(st.first_ts + max_age)
             };
+            let due = due.unwrap_or(now + max_age);
             next = Some(next.map_or(due, |n| n.min(due)));
         }
         if !self.inner.lock().config.needs_expiry() {
