@@ -507,7 +507,12 @@ fn event_pretty_prints_advisories_and_connections() {
         &with_user("sys", &["event", "--connections", "--json"]),
     );
     json.wait_for("Listening for events");
-    rnats(&sys_server, cfg.path(), &with_user("app", &["pub", "x", "y"])).ok();
+    rnats(
+        &sys_server,
+        cfg.path(),
+        &with_user("app", &["pub", "x", "y"]),
+    )
+    .ok();
     let lines = json.wait_for("client_connect");
     let v: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
     assert_eq!(v["type"], "io.nats.server.advisory.v1.client_connect");

@@ -509,13 +509,21 @@ impl ServerState {
     /// Publishes many server messages with one match cache and one wake-up
     /// per receiving connection (a consumer delivering a batch).
     pub fn publish_internal_many<'a>(&self, msgs: impl IntoIterator<Item = Message<'a>>) {
+        self.publish_internal_many_in(self.accounts.global(), msgs)
+    }
+
+    /// The same, into `account` (a consumer delivering in its stream's account).
+    pub fn publish_internal_many_in<'a>(
+        &self,
+        account: &Account,
+        msgs: impl IntoIterator<Item = Message<'a>>,
+    ) {
         let mut cache = MatchCache::default();
         let mut batch = Batch::default();
-        let global = self.accounts.global();
         for msg in msgs {
             router::route(
                 self,
-                global,
+                account,
                 &mut cache,
                 &self.system_client,
                 &msg,

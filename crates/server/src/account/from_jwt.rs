@@ -117,6 +117,12 @@ pub fn bind(state: &Arc<ServerState>, claims: &AccountClaims) -> Arc<Account> {
             .collect();
         super::imports::install(state, &acc, &imports);
         crate::sysacc::account_added(state, &acc);
+        // JetStream for an account whose JWT enables it starts at first login.
+        if let Some(js) = state.jetstream.get() {
+            if let Err(e) = js.account_registered(state, &acc) {
+                tracing::error!("Error enabling JetStream for account {}: {e}", acc.name);
+            }
+        }
     }
     acc
 }

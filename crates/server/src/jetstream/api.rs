@@ -16,7 +16,7 @@ use super::errors::{JsError, JsErrorKind};
 use super::headers;
 use super::stream::Stream;
 use super::types::*;
-use super::JetStream;
+use super::JsAccount;
 use crate::router::Message;
 use crate::server::ServerState;
 use crate::subscription::InternalHandler;
@@ -28,15 +28,16 @@ pub const API_LEVEL: i64 = 5;
 
 pub fn subscribe(
     server: &Arc<ServerState>,
-    js: &Arc<JetStream>,
+    js: &Arc<JsAccount>,
 ) -> Result<(), rnats_subject::SublistError> {
     let handler = Arc::new(Api {
         js: Arc::downgrade(js),
     });
     // Direct gets are subscribed per stream (see `Stream::resubscribe`), so a
     // stream without `allow_direct` leaves requesters with no responders.
-    server.subscribe_internal("$JS.API.INFO", None, handler.clone())?;
-    server.subscribe_internal("$JS.API.STREAM.>", None, handler.clone())?;
+    let account = &js.account;
+    server.subscribe_internal_in(account, "$JS.API.INFO", None, handler.clone())?;
+    server.subscribe_internal_in(account, "$JS.API.STREAM.>", None, handler.clone())?;
     // `MSG.NEXT` is subscribed per consumer, so a pull to a missing one
     // finds no responders, as with nats-server.
     for verb in [
@@ -45,16 +46,18 @@ pub fn subscribe(
         // missing consumer, which nats-server lets time out.
         "RESET",
     ] {
-        server.subscribe_internal(&format!("$JS.API.CONSUMER.{verb}.>"), None, handler.clone())?;
+        let subject = format!("$JS.API.CONSUMER.{verb}.>");
+        server.subscribe_internal_in(account, &subject, None, handler.clone())?;
     }
     // With a domain, `$JS.<domain>.API.>` is the same API under another prefix.
     if let Some(domain) = server.opts().jetstream_domain.clone() {
         let prefix = format!("$JS.{domain}.API.");
         let mapper = Arc::new(DomainApi {
             server: Arc::downgrade(server),
+            account: Arc::downgrade(account),
             prefix: prefix.clone(),
         });
-        server.subscribe_internal(&format!("{prefix}>"), None, mapper)?;
+        server.subscribe_internal_in(account, &format!("{prefix}>"), None, mapper)?;
     }
     Ok(())
 }
@@ -62,12 +65,13 @@ pub fn subscribe(
 /// Forwards `$JS.<domain>.API.<op>` to `$JS.API.<op>` with the same reply.
 struct DomainApi {
     server: Weak<ServerState>,
+    account: Weak<crate::account::Account>,
     prefix: String,
 }
 
 impl InternalHandler for DomainApi {
     fn deliver(&self, msg: &Message<'_>) {
-        let Some(server) = self.server.upgrade() else {
+        let (Some(server), Some(account)) = (self.server.upgrade(), self.account.upgrade()) else {
             return;
         };
         let subject = String::from_utf8_lossy(msg.subject);
@@ -75,12 +79,18 @@ impl InternalHandler for DomainApi {
             return;
         };
         let target = format!("{API_PREFIX}{op}");
-        server.publish_internal(target.as_bytes(), msg.reply, msg.headers, msg.payload);
+        server.publish_in(
+            &account,
+            target.as_bytes(),
+            msg.reply,
+            msg.headers,
+            msg.payload,
+        );
     }
 }
 
 struct Api {
-    js: Weak<JetStream>,
+    js: Weak<JsAccount>,
 }
 
 impl InternalHandler for Api {
@@ -106,7 +116,7 @@ impl InternalHandler for Api {
             return;
         };
         js.count_api(failed);
-        server.publish_internal(reply, None, None, &body);
+        server.publish_in(&js.account, reply, None, None, &body);
     }
 }
 
@@ -118,7 +128,7 @@ pub fn answer<T: ApiResponseBody + Serialize + Default>(result: Result<T, JsErro
     Some((ApiResponse::from_result(result).to_vec(), failed))
 }
 
-fn dispatch(js: &Arc<JetStream>, op: &str, body: &[u8]) -> Answer {
+fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8]) -> Answer {
     if op == "INFO" {
         return answer(account_info(js));
     }
@@ -218,7 +228,7 @@ pub fn request<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> Result<T,
     }
 }
 
-fn stream_of(js: &JetStream, name: &str) -> Result<Arc<Stream>, JsError> {
+fn stream_of(js: &JsAccount, name: &str) -> Result<Arc<Stream>, JsError> {
     js.stream(name)
         .ok_or_else(|| JsError::new(JsErrorKind::StreamNotFound))
 }
@@ -292,7 +302,7 @@ fn request_config(name: &str, body: &[u8]) -> Result<StreamConfig, JsError> {
     Ok(cfg)
 }
 
-fn create(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamCreateResponse, JsError> {
+fn create(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamCreateResponse, JsError> {
     let mut cfg = request_config(name, body)?;
     if cfg.sealed {
         return Err(invalid_config(
@@ -320,7 +330,7 @@ fn create(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamCreateRe
 
 /// A mirror of a local stream serves direct gets exactly when its origin
 /// allows them (nats-server overrides the requested `mirror_direct`).
-fn inherit_mirror_direct(js: &JetStream, cfg: &mut StreamConfig) {
+fn inherit_mirror_direct(js: &JsAccount, cfg: &mut StreamConfig) {
     if let Some(m) = cfg.mirror.as_ref().filter(|m| m.external.is_none()) {
         if let Some(origin) = js.stream(&m.name) {
             cfg.mirror_direct = origin.config().allow_direct;
@@ -332,7 +342,7 @@ fn invalid_config(text: &str) -> JsError {
     JsError::new(JsErrorKind::StreamInvalidConfigF).arg("err", text)
 }
 
-fn update(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamUpdateResponse, JsError> {
+fn update(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamUpdateResponse, JsError> {
     let mut cfg = request_config(name, body)?;
     inherit_mirror_direct(js, &mut cfg);
     let stream = stream_of(js, name)?;
@@ -381,7 +391,7 @@ fn update(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamUpdateRe
     Ok(StreamUpdateResponse(Some(info)))
 }
 
-fn info(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamInfoResponse, JsError> {
+fn info(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamInfoResponse, JsError> {
     let req: StreamInfoRequest = request(body)?;
     let stream = stream_of(js, name)?;
     let info = stream_info(js, &stream, &req, Detail::Full);
@@ -468,7 +478,7 @@ enum Detail {
 }
 
 fn stream_info(
-    js: &JetStream,
+    js: &JsAccount,
     stream: &Stream,
     req: &StreamInfoRequest,
     detail: Detail,
@@ -501,12 +511,12 @@ fn stream_info(
     }
 }
 
-fn delete(js: &Arc<JetStream>, name: &str) -> Result<StreamDeleteResponse, JsError> {
+fn delete(js: &Arc<JsAccount>, name: &str) -> Result<StreamDeleteResponse, JsError> {
     js.delete_stream(name)?;
     Ok(StreamDeleteResponse::SUCCESS)
 }
 
-fn purge(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamPurgeResponse, JsError> {
+fn purge(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamPurgeResponse, JsError> {
     let req: StreamPurgeRequest = request(body)?;
     let stream = stream_of(js, name)?;
     let cfg = stream.config();
@@ -535,7 +545,7 @@ fn purge(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<StreamPurgeResp
 }
 
 /// Streams whose subjects could receive a message on `filter`, sorted by name.
-fn matching_streams(js: &JetStream, filter: &str) -> Vec<Arc<Stream>> {
+fn matching_streams(js: &JsAccount, filter: &str) -> Vec<Arc<Stream>> {
     js.streams()
         .into_iter()
         .filter(|s| {
@@ -548,7 +558,7 @@ fn matching_streams(js: &JetStream, filter: &str) -> Vec<Arc<Stream>> {
         .collect()
 }
 
-fn names(js: &Arc<JetStream>, body: &[u8]) -> Result<StreamNamesResponse, JsError> {
+fn names(js: &Arc<JsAccount>, body: &[u8]) -> Result<StreamNamesResponse, JsError> {
     let req: StreamNamesRequest = request(body)?;
     let all = matching_streams(js, &req.subject);
     let offset = req.offset.max(0) as usize;
@@ -568,7 +578,7 @@ fn names(js: &Arc<JetStream>, body: &[u8]) -> Result<StreamNamesResponse, JsErro
     })
 }
 
-fn list(js: &Arc<JetStream>, body: &[u8]) -> Result<StreamListResponse, JsError> {
+fn list(js: &Arc<JsAccount>, body: &[u8]) -> Result<StreamListResponse, JsError> {
     let req: StreamListRequest = request(body)?;
     let all = matching_streams(js, &req.subject);
     let offset = req.offset.max(0) as usize;
@@ -603,7 +613,7 @@ fn load(stream: &Stream, req: &MsgGetRequest) -> Result<rnats_store::StoredMsg, 
     }
 }
 
-fn msg_get(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<MsgGetResponse, JsError> {
+fn msg_get(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<MsgGetResponse, JsError> {
     let req: MsgGetRequest = request(body)?;
     let stream = stream_of(js, name)?;
     let m = load(&stream, &req)?;
@@ -618,7 +628,7 @@ fn msg_get(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<MsgGetRespons
     })
 }
 
-fn msg_delete(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<MsgDeleteResponse, JsError> {
+fn msg_delete(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<MsgDeleteResponse, JsError> {
     let req: MsgDeleteRequest = request(body)?;
     let stream = stream_of(js, name)?;
     if req.seq == 0 {
@@ -641,26 +651,29 @@ fn msg_delete(js: &Arc<JetStream>, name: &str, body: &[u8]) -> Result<MsgDeleteR
     }
 }
 
-fn account_info(js: &Arc<JetStream>) -> Result<AccountInfoResponse, JsError> {
+fn account_info(js: &Arc<JsAccount>) -> Result<AccountInfoResponse, JsError> {
     let (memory, storage) = js.usage();
     let domain = js
         .server
         .upgrade()
         .and_then(|s| s.opts().jetstream_domain.clone())
         .unwrap_or_default();
+    let (reserved_memory, reserved_storage) = js.reserved();
     Ok(AccountInfoResponse(Some(AccountInfo {
         total: TierInfo {
             memory,
             storage,
-            reserved_memory: 0,
-            reserved_storage: 0,
+            reserved_memory: reserved_memory as u64,
+            reserved_storage: reserved_storage as u64,
             streams: js.streams().len() as i64,
-            consumers: js
-                .streams()
-                .iter()
-                .map(|s| s.consumers().len() as i64)
-                .sum(),
-            limits: AccountLimits::default(),
+            consumers: js.num_consumers() as i64,
+            limits: AccountLimits {
+                max_memory: js.limits.max_memory,
+                max_storage: js.limits.max_file,
+                max_streams: js.limits.max_streams,
+                max_consumers: js.limits.max_consumers,
+                ..AccountLimits::default()
+            },
         },
         domain,
         api: ApiStats {
@@ -676,7 +689,7 @@ fn account_info(js: &Arc<JetStream>) -> Result<AccountInfoResponse, JsError> {
 /// `$JS.API.DIRECT.GET.<stream>` (JSON request) and
 /// `$JS.API.DIRECT.GET.<stream>.<subject>` (last message for the subject):
 /// the answer is the message itself with `Nats-*` headers, or a status.
-pub fn direct_get(server: &ServerState, js: &JetStream, subject: &str, body: &[u8], reply: &[u8]) {
+pub fn direct_get(server: &ServerState, js: &JsAccount, subject: &str, body: &[u8], reply: &[u8]) {
     let Some(rest) = subject.strip_prefix(DIRECT_GET) else {
         return;
     };
@@ -701,7 +714,7 @@ pub fn direct_get_on(
 ) {
     let status = |code: u16, text: &str| {
         let h = headers::Builder::status(code, text).finish();
-        server.publish_internal(reply, None, Some(&h), b"");
+        server.publish_in(&stream.account, reply, None, Some(&h), b"");
     };
     let req = match last_subject {
         Some(subj) => {
@@ -769,7 +782,7 @@ pub fn direct_get_on(
     match load(stream, &req) {
         Ok(m) => {
             let h = direct_headers(&stream.name, &m, None);
-            server.publish_internal(reply, None, Some(&h), &m.payload);
+            server.publish_in(&stream.account, reply, None, Some(&h), &m.payload);
         }
         Err(_) => status(404, "Message Not Found"),
     }
@@ -795,7 +808,14 @@ fn direct_headers(stream: &str, m: &rnats_store::StoredMsg, batch: Option<(u64, 
 
 /// The `204 EOB` status closing a batch; multi-last batches also say up to
 /// which stream sequence they looked.
-fn end_of_batch(server: &ServerState, reply: &[u8], pending: u64, last: u64, up_to: Option<u64>) {
+fn end_of_batch(
+    server: &ServerState,
+    stream: &Stream,
+    reply: &[u8],
+    pending: u64,
+    last: u64,
+    up_to: Option<u64>,
+) {
     let mut b = headers::Builder::status(204, "EOB")
         .add(headers::NUM_PENDING, &pending.to_string())
         .add(headers::LAST_SEQUENCE, &last.to_string());
@@ -803,7 +823,7 @@ fn end_of_batch(server: &ServerState, reply: &[u8], pending: u64, last: u64, up_
         b = b.add("Nats-UpTo-Sequence", &u.to_string());
     }
     let h = b.finish();
-    server.publish_internal(reply, None, Some(&h), b"");
+    server.publish_in(&stream.account, reply, None, Some(&h), b"");
 }
 
 /// A batch direct get: up to `batch` messages from `seq` (matching
@@ -844,13 +864,13 @@ fn direct_batch(server: &ServerState, stream: &Stream, req: &MsgGetRequest, repl
             _ if i > 0 => break,
             _ => {
                 let h = headers::Builder::status(404, "Message Not Found").finish();
-                server.publish_internal(reply, None, Some(&h), b"");
+                server.publish_in(&stream.account, reply, None, Some(&h), b"");
                 return;
             }
         };
         pending = pending.saturating_sub(1);
         let h = direct_headers(&stream.name, &m, Some((pending, last)));
-        server.publish_internal(reply, None, Some(&h), &m.payload);
+        server.publish_in(&stream.account, reply, None, Some(&h), &m.payload);
         last = m.seq;
         seq = m.seq + 1;
         sent_bytes += m.subject.len() + m.headers.len() + m.payload.len();
@@ -858,7 +878,7 @@ fn direct_batch(server: &ServerState, stream: &Stream, req: &MsgGetRequest, repl
             break;
         }
     }
-    end_of_batch(server, reply, pending, last, None);
+    end_of_batch(server, stream, reply, pending, last, None);
 }
 
 /// `multi_last`: the last message of every subject matching the filters,
@@ -877,7 +897,7 @@ fn direct_multi_last(server: &ServerState, stream: &Stream, req: &MsgGetRequest,
     }
     if seqs.is_empty() {
         let h = headers::Builder::status(404, "Message Not Found").finish();
-        server.publish_internal(reply, None, Some(&h), b"");
+        server.publish_in(&stream.account, reply, None, Some(&h), b"");
         return;
     }
     let mut pending = seqs.len() as u64;
@@ -888,7 +908,7 @@ fn direct_multi_last(server: &ServerState, stream: &Stream, req: &MsgGetRequest,
         };
         pending -= 1;
         let h = direct_headers(&stream.name, &m, Some((pending, last)));
-        server.publish_internal(reply, None, Some(&h), &m.payload);
+        server.publish_in(&stream.account, reply, None, Some(&h), &m.payload);
         last = m.seq;
     }
     let up_to = if req.up_to_seq > 0 {
@@ -896,7 +916,7 @@ fn direct_multi_last(server: &ServerState, stream: &Stream, req: &MsgGetRequest,
     } else {
         stream.store.state().last_seq
     };
-    end_of_batch(server, reply, pending, last, Some(up_to));
+    end_of_batch(server, stream, reply, pending, last, Some(up_to));
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use super::consumer::{priority, state, Consumer};
 use super::errors::{JsError, JsErrorKind};
 use super::stream::Stream;
 use super::types::*;
-use super::JetStream;
+use super::JsAccount;
 
-pub fn dispatch(js: &Arc<JetStream>, op: &str, body: &[u8]) -> Answer {
+pub fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8]) -> Answer {
     let t: Vec<&str> = op.split('.').collect();
     match t.as_slice() {
         ["CREATE", stream] => answer(create(js, stream, None, None, body, false)),
@@ -35,13 +35,13 @@ pub fn dispatch(js: &Arc<JetStream>, op: &str, body: &[u8]) -> Answer {
     }
 }
 
-fn stream_of(js: &JetStream, name: &str) -> Result<Arc<Stream>, JsError> {
+fn stream_of(js: &JsAccount, name: &str) -> Result<Arc<Stream>, JsError> {
     js.stream(name)
         .ok_or_else(|| JsError::new(JsErrorKind::StreamNotFound))
 }
 
 fn consumer_of(
-    js: &JetStream,
+    js: &JsAccount,
     stream: &str,
     name: &str,
 ) -> Result<(Arc<Stream>, Arc<Consumer>), JsError> {
@@ -65,7 +65,7 @@ fn ephemeral_name() -> String {
 }
 
 fn create(
-    js: &Arc<JetStream>,
+    js: &Arc<JsAccount>,
     stream_name: &str,
     subject_name: Option<&str>,
     subject_filter: Option<&str>,
@@ -176,7 +176,9 @@ fn create(
     if req.action == ConsumerAction::Update {
         return Err(JsError::new(JsErrorKind::ConsumerDoesNotExist));
     }
-    if scfg.max_consumers > 0 && stream.consumers().len() as i64 >= scfg.max_consumers {
+    let stream_full =
+        scfg.max_consumers > 0 && stream.consumers().len() as i64 >= scfg.max_consumers;
+    if stream_full || js.consumer_limit_reached() {
         return Err(JsError::new(JsErrorKind::MaximumConsumersLimit));
     }
     let consumer = js.add_consumer(&stream, name, cfg, Utc::now(), None)?;
@@ -380,7 +382,7 @@ fn check_priority(cfg: &ConsumerConfig) -> Result<(), JsError> {
 /// `$JS.API.CONSUMER.UNPIN.<stream>.<consumer>` `{"group": ".."}`: the body is
 /// checked before the stream and consumer are looked up, as nats-server does.
 fn unpin(
-    js: &Arc<JetStream>,
+    js: &Arc<JsAccount>,
     stream: &str,
     name: &str,
     body: &[u8],
@@ -445,13 +447,13 @@ fn check_update(old: &ConsumerConfig, new: &ConsumerConfig) -> Result<(), JsErro
     Ok(())
 }
 
-fn info(js: &Arc<JetStream>, stream: &str, name: &str) -> Result<ConsumerInfoResponse, JsError> {
+fn info(js: &Arc<JsAccount>, stream: &str, name: &str) -> Result<ConsumerInfoResponse, JsError> {
     let (_, c) = consumer_of(js, stream, name)?;
     Ok(ConsumerInfoResponse(Some(c.info())))
 }
 
 fn delete(
-    js: &Arc<JetStream>,
+    js: &Arc<JsAccount>,
     stream: &str,
     name: &str,
 ) -> Result<ConsumerDeleteResponse, JsError> {
@@ -461,7 +463,7 @@ fn delete(
     Ok(ConsumerDeleteResponse::SUCCESS)
 }
 
-fn names(js: &Arc<JetStream>, stream: &str, body: &[u8]) -> Result<ConsumerNamesResponse, JsError> {
+fn names(js: &Arc<JsAccount>, stream: &str, body: &[u8]) -> Result<ConsumerNamesResponse, JsError> {
     let req: ApiPagedRequest = request(body)?;
     let s = stream_of(js, stream)?;
     let all = s.consumers();
@@ -481,7 +483,7 @@ fn names(js: &Arc<JetStream>, stream: &str, body: &[u8]) -> Result<ConsumerNames
     })
 }
 
-fn list(js: &Arc<JetStream>, stream: &str, body: &[u8]) -> Result<ConsumerListResponse, JsError> {
+fn list(js: &Arc<JsAccount>, stream: &str, body: &[u8]) -> Result<ConsumerListResponse, JsError> {
     let req: ApiPagedRequest = request(body)?;
     let s = stream_of(js, stream)?;
     let all = s.consumers();
@@ -503,7 +505,7 @@ fn list(js: &Arc<JetStream>, stream: &str, body: &[u8]) -> Result<ConsumerListRe
 }
 
 fn pause(
-    js: &Arc<JetStream>,
+    js: &Arc<JsAccount>,
     stream: &str,
     name: &str,
     body: &[u8],
@@ -525,7 +527,7 @@ fn pause(
 }
 
 /// Reads the durables of a recovered file stream from `<stream dir>/obs`.
-pub fn recover(js: &Arc<JetStream>, stream: &Arc<Stream>) {
+pub fn recover(js: &Arc<JsAccount>, stream: &Arc<Stream>) {
     let Some(dir) = &stream.dir else { return };
     let Ok(entries) = std::fs::read_dir(dir.join("obs")) else {
         return;

@@ -1,7 +1,9 @@
-//! JetStream on one server: the set of streams, where they live on disk, and
-//! the `$JS.API` subscription that manages them.
+//! JetStream on one server. [`JetStream`] (in [`engine`]) is the server-wide
+//! part; [`JsAccount`] here is one account's JetStream: its streams, where
+//! they live on disk, its limits, and the `$JS.API` subscription in the
+//! account's own subject space that manages them.
 //!
-//! Layout on disk, under `<store_dir>/jetstream/$G/streams/<name>/`:
+//! Layout on disk, under `<store_dir>/jetstream/<account>/streams/<name>/`:
 //! `meta.json` (the configuration and creation time) and `msgs/` (the
 //! FileStore's blocks). Memory streams are not persisted, as in nats-server.
 
@@ -9,6 +11,8 @@ pub mod api;
 pub mod check;
 pub mod consumer;
 pub mod consumer_api;
+pub mod disabled;
+pub mod engine;
 pub mod errors;
 pub mod headers;
 pub mod markers;
@@ -18,7 +22,7 @@ pub mod types;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, Utc};
@@ -26,7 +30,9 @@ use parking_lot::RwLock;
 use rnats_store::{FileStore, FileStoreConfig, MemStore, MsgStore, SyncPolicy};
 use serde::{Deserialize, Serialize};
 
+use crate::account::{Account, AccountJetStream};
 use crate::server::ServerState;
+pub use engine::JetStream;
 use errors::{JsError, JsErrorKind};
 use stream::{store_limits, Stream};
 use types::{StorageType, StreamConfig};
@@ -38,11 +44,18 @@ struct StreamMeta {
     config: StreamConfig,
 }
 
-pub struct JetStream {
+/// One account's JetStream.
+pub struct JsAccount {
     server: Weak<ServerState>,
-    /// `<store_dir>/jetstream/$G/streams`.
+    /// The server-wide part (its limits and the other accounts' usage).
+    engine: Weak<JetStream>,
+    /// The account whose subject space every subscription and publish of
+    /// this JetStream (API, captures, deliveries, acks, advisories) uses.
+    pub account: Arc<Account>,
+    /// The account's limits (-1 = unlimited).
+    pub limits: AccountJetStream,
+    /// `<store_dir>/jetstream/<account>/streams`.
     streams_dir: PathBuf,
-    pub store_dir: PathBuf,
     streams: RwLock<BTreeMap<String, Arc<Stream>>>,
     pub api_total: AtomicU64,
     pub api_errors: AtomicU64,
@@ -52,45 +65,45 @@ pub struct JetStream {
     corrupt_by_stream: parking_lot::Mutex<std::collections::HashMap<String, u64>>,
     /// (when measured, memory bytes, file bytes) for `limits_exceeded`.
     usage_cache: parking_lot::Mutex<(std::time::Instant, u64, u64)>,
-    pub max_memory: i64,
-    pub max_store: i64,
+    /// Bytes reserved by memory and file streams, for other accounts'
+    /// reservation checks to read without taking this account's stream lock
+    /// (two accounts creating streams at once would deadlock otherwise).
+    reserved_mem: AtomicI64,
+    reserved_file: AtomicI64,
     /// Bumped when a stream is created or deleted (mirrors and sources
     /// waiting for their origin look again).
     pub streams_changed: tokio::sync::watch::Sender<u64>,
 }
 
-impl JetStream {
-    /// Opens the store directory, recovers file streams, and subscribes to the API.
-    pub fn enable(server: &Arc<ServerState>) -> std::io::Result<Arc<JetStream>> {
-        let base = server
-            .opts()
-            .store_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("nats"));
-        let store_dir = base.join("jetstream");
-        let streams_dir = store_dir.join("$G").join("streams");
+impl JsAccount {
+    /// Opens the account's store directory, recovers its file streams, and
+    /// subscribes to the API in the account.
+    pub(crate) fn enable(
+        server: &Arc<ServerState>,
+        engine: &Arc<JetStream>,
+        account: &Arc<Account>,
+        limits: AccountJetStream,
+    ) -> std::io::Result<Arc<JsAccount>> {
+        let streams_dir = engine.store_dir.join(&account.name).join("streams");
         std::fs::create_dir_all(&streams_dir)?;
-        let js = Arc::new(JetStream {
+        let js = Arc::new(JsAccount {
             server: Arc::downgrade(server),
+            engine: Arc::downgrade(engine),
+            account: account.clone(),
+            limits,
             streams_dir,
-            store_dir,
             streams: RwLock::new(BTreeMap::new()),
             api_total: AtomicU64::new(0),
             api_errors: AtomicU64::new(0),
             corruption_events: AtomicU64::new(0),
             corrupt_by_stream: parking_lot::Mutex::new(std::collections::HashMap::new()),
             usage_cache: parking_lot::Mutex::new((std::time::Instant::now(), 0, 0)),
-            max_memory: server
-                .opts()
-                .max_memory_store
-                .unwrap_or_else(default_max_memory),
-            max_store: server
-                .opts()
-                .max_file_store
-                .unwrap_or(1024 * 1024 * 1024 * 1024),
+            reserved_mem: AtomicI64::new(0),
+            reserved_file: AtomicI64::new(0),
             streams_changed: tokio::sync::watch::Sender::new(0),
         });
         js.recover()?;
+        js.note_reserved(&js.streams.read());
         js.note_streams_changed();
         api::subscribe(server, &js).map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(js)
@@ -114,7 +127,11 @@ impl JetStream {
             match self.open_stream(meta.config, meta.created) {
                 Ok(s) => {
                     let st = s.store.state();
-                    tracing::info!("  Restored {} messages for stream '$G > {name}'", st.msgs);
+                    tracing::info!(
+                        "  Restored {} messages for stream '{} > {name}'",
+                        st.msgs,
+                        self.account.name
+                    );
                     consumer_api::recover(self, &s);
                     self.streams.write().insert(name, s);
                 }
@@ -130,7 +147,7 @@ impl JetStream {
 
     /// Builds the store and the stream for a configuration and starts it.
     fn open_stream(
-        &self,
+        self: &Arc<Self>,
         config: StreamConfig,
         created: DateTime<Utc>,
     ) -> Result<Arc<Stream>, JsError> {
@@ -160,6 +177,7 @@ impl JetStream {
         };
         let stream = Stream::new(
             self.server.clone(),
+            self,
             config,
             store,
             created,
@@ -238,13 +256,19 @@ impl JetStream {
     /// Creates a stream, or succeeds without change if one with the same
     /// configuration exists (nats-server's idempotent create); the flag says
     /// whether it was created now.
-    pub fn create_stream(&self, config: StreamConfig) -> Result<(Arc<Stream>, bool), JsError> {
+    pub fn create_stream(
+        self: &Arc<Self>,
+        config: StreamConfig,
+    ) -> Result<(Arc<Stream>, bool), JsError> {
         let mut streams = self.streams.write();
         if let Some(existing) = streams.get(&config.name) {
             if existing.config() == config {
                 return Ok((existing.clone(), false));
             }
             return Err(JsError::new(JsErrorKind::StreamNameExist));
+        }
+        if self.limits.max_streams > 0 && streams.len() as i64 >= self.limits.max_streams {
+            return Err(JsError::new(JsErrorKind::MaximumStreamsLimit));
         }
         for other in streams.values() {
             let ocfg = other.config();
@@ -269,6 +293,7 @@ impl JetStream {
             }
         };
         streams.insert(name, stream.clone());
+        self.note_reserved(&streams);
         drop(streams);
         self.note_streams_changed();
         Ok((stream, true))
@@ -302,6 +327,7 @@ impl JetStream {
             old.subjects != config.subjects || old.allow_direct != config.allow_direct;
         self.write_meta(&config, stream.created)?;
         stream.set_config(config)?;
+        self.note_reserved(&self.streams.read());
         if resubscribe {
             stream.resubscribe()?;
         }
@@ -309,11 +335,14 @@ impl JetStream {
     }
 
     pub fn delete_stream(&self, name: &str) -> Result<(), JsError> {
-        let stream = self
-            .streams
-            .write()
-            .remove(name)
-            .ok_or_else(|| JsError::new(JsErrorKind::StreamNotFound))?;
+        let stream = {
+            let mut streams = self.streams.write();
+            let s = streams
+                .remove(name)
+                .ok_or_else(|| JsError::new(JsErrorKind::StreamNotFound))?;
+            self.note_reserved(&streams);
+            s
+        };
         let result = stream.delete();
         self.note_streams_changed();
         result
@@ -323,52 +352,110 @@ impl JetStream {
         self.streams_changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// A stream's `max_bytes` is reserved from the server's `max_memory_store`
-    /// / `max_file_store` when it is created (nats-server's rule); `offset` is
-    /// what the stream being updated already holds.
+    /// A stream's `max_bytes` is reserved from the account's limit and from
+    /// the server's `max_memory_store` / `max_file_store` (shared by all
+    /// accounts) when it is created (nats-server's rule); `offset` is what the
+    /// stream being updated already holds.
     fn check_reservation(
         &self,
         streams: &BTreeMap<String, Arc<Stream>>,
         config: &StreamConfig,
         offset: i64,
     ) -> Result<(), JsError> {
-        let reserved: i64 = streams
-            .values()
-            .map(|s| s.config())
-            .filter(|c| c.storage == config.storage && c.max_bytes > 0)
-            .map(|c| c.max_bytes)
-            .sum::<i64>()
-            - offset;
+        let own = reserved_in(streams.values(), config.storage) - offset;
         let add = if config.max_bytes > 0 {
             config.max_bytes
         } else {
             1
         };
-        let (max, kind) = match config.storage {
-            StorageType::Memory => (self.max_memory, JsErrorKind::MemoryResourcesExceeded),
-            StorageType::File => (self.max_store, JsErrorKind::StorageResourcesExceeded),
+        let (account_max, kind) = match config.storage {
+            StorageType::Memory => (self.limits.max_memory, JsErrorKind::MemoryResourcesExceeded),
+            StorageType::File => (self.limits.max_file, JsErrorKind::StorageResourcesExceeded),
         };
-        if reserved > max || add > max - reserved {
+        let over = |reserved: i64, max: i64| reserved > max || add > max - reserved;
+        if account_max >= 0 && over(own, account_max) {
+            return Err(JsError::new(kind));
+        }
+        let Some(engine) = self.engine.upgrade() else {
+            return Ok(());
+        };
+        let others: i64 = engine
+            .accounts()
+            .iter()
+            .filter(|a| !std::ptr::eq(a.as_ref(), self))
+            .map(|a| {
+                let (m, f) = a.reserved();
+                match config.storage {
+                    StorageType::Memory => m,
+                    StorageType::File => f,
+                }
+            })
+            .sum();
+        if over(own + others, engine.max_for(config.storage)) {
             return Err(JsError::new(kind));
         }
         Ok(())
     }
 
-    /// Whether the server's limit for this storage type is already used up
-    /// (checked before each publish; refreshed at most every 50 ms).
-    pub fn limits_exceeded(&self, storage: StorageType) -> bool {
-        let (mem, file) = {
-            let mut cache = self.usage_cache.lock();
-            if cache.0.elapsed() > std::time::Duration::from_millis(50) {
-                let (m, f) = self.usage();
-                *cache = (std::time::Instant::now(), m, f);
-            }
-            (cache.1, cache.2)
+    /// Why a message of `size` bytes may not be stored now: the account's
+    /// limit for this storage type (10002) or the server's (10023) is used
+    /// up. Usage is refreshed at most every 50 ms.
+    pub fn limits_exceeded(&self, storage: StorageType, size: u64) -> Option<JsErrorKind> {
+        let (mem, file) = self.current_usage();
+        let (used, account_max) = match storage {
+            StorageType::Memory => (mem as i64, self.limits.max_memory),
+            StorageType::File => (file as i64, self.limits.max_file),
         };
-        match storage {
-            StorageType::Memory => mem as i64 > self.max_memory,
-            StorageType::File => file as i64 > self.max_store,
+        if account_max >= 0 && used.saturating_add(size as i64) > account_max {
+            return Some(JsErrorKind::AccountResourcesExceeded);
         }
+        let engine = self.engine.upgrade()?;
+        if engine.usage_of(storage) as i64 > engine.max_for(storage) {
+            return Some(JsErrorKind::InsufficientResources);
+        }
+        None
+    }
+
+    /// Bytes reserved by this account's streams of each storage type
+    /// (`reserved_memory`, `reserved_storage` in account info).
+    pub fn reserved(&self) -> (i64, i64) {
+        (
+            self.reserved_mem.load(Ordering::Relaxed),
+            self.reserved_file.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Records what `streams` (this account's, locked by the caller) reserve.
+    fn note_reserved(&self, streams: &BTreeMap<String, Arc<Stream>>) {
+        let mem = reserved_in(streams.values(), StorageType::Memory);
+        let file = reserved_in(streams.values(), StorageType::File);
+        self.reserved_mem.store(mem, Ordering::Relaxed);
+        self.reserved_file.store(file, Ordering::Relaxed);
+    }
+
+    /// Consumers on all of this account's streams.
+    pub fn num_consumers(&self) -> usize {
+        self.streams
+            .read()
+            .values()
+            .map(|s| s.consumers().len())
+            .sum()
+    }
+
+    /// Whether the account's `max_consumers` refuses one more.
+    pub fn consumer_limit_reached(&self) -> bool {
+        self.limits.max_consumers > 0 && self.num_consumers() as i64 >= self.limits.max_consumers
+    }
+
+    /// Bytes used (memory, file) as measured for publish checks: at most
+    /// 50 ms old, plus what was stored since.
+    pub(crate) fn current_usage(&self) -> (u64, u64) {
+        let mut cache = self.usage_cache.lock();
+        if cache.0.elapsed() > std::time::Duration::from_millis(50) {
+            let (m, f) = self.usage();
+            *cache = (std::time::Instant::now(), m, f);
+        }
+        (cache.1, cache.2)
     }
 
     /// Counts a stored message in the cached usage until the next refresh,
@@ -418,7 +505,8 @@ impl JetStream {
             .map(|(a, b)| format!(", sequences {a}-{b}"))
             .unwrap_or_default();
         tracing::warn!(
-            "Stream '$G > {stream}': damaged data in block {} ({}) at offset {}, {} bytes{seqs}: {}",
+            "Stream '{} > {stream}': damaged data in block {} ({}) at offset {}, {} bytes{seqs}: {}",
+            self.account.name,
             d.block,
             d.file.display(),
             d.offset,
@@ -441,7 +529,13 @@ impl JetStream {
             body["last_seq"] = last.into();
         }
         let subject = format!("$JS.EVENT.ADVISORY.STREAM.CORRUPTION.{stream}");
-        server.publish_internal(subject.as_bytes(), None, None, body.to_string().as_bytes());
+        server.publish_in(
+            &self.account,
+            subject.as_bytes(),
+            None,
+            None,
+            body.to_string().as_bytes(),
+        );
     }
 
     /// Damaged ranges found in `stream`'s files since the server started.
@@ -461,8 +555,17 @@ impl JetStream {
     }
 }
 
+/// Bytes reserved (`max_bytes`) by `streams` of one storage type.
+fn reserved_in<'a>(streams: impl Iterator<Item = &'a Arc<Stream>>, storage: StorageType) -> i64 {
+    streams
+        .map(|s| s.config())
+        .filter(|c| c.storage == storage && c.max_bytes > 0)
+        .map(|c| c.max_bytes)
+        .sum()
+}
+
 /// nats-server's default: 75% of the machine's memory.
-fn default_max_memory() -> i64 {
+pub(crate) fn default_max_memory() -> i64 {
     let total = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {

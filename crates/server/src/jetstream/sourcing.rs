@@ -28,7 +28,7 @@ use super::errors::{JsError, JsErrorKind};
 use super::headers;
 use super::stream::{now_nanos, Origin, Stream, DIRECT_GROUP};
 use super::types::{StreamSource, StreamSourceInfo};
-use super::JetStream;
+use super::JsAccount;
 use crate::router::Message;
 use crate::subscription::{InternalHandler, SubRef};
 
@@ -314,7 +314,7 @@ pub fn identity(stream: &Stream) -> String {
 
 /// The origin, if this server can reach it: a local stream, or one whose
 /// external API prefix is this server's own.
-fn lookup(js: &JetStream, cfg: &StreamSource) -> Option<Arc<Stream>> {
+fn lookup(js: &JsAccount, cfg: &StreamSource) -> Option<Arc<Stream>> {
     if let Some(ext) = &cfg.external {
         let api = ext.api.trim_end_matches('.');
         let domain = js
@@ -346,7 +346,7 @@ async fn run(target: Weak<Stream>, link: Arc<Link>) {
             let Some(target) = target.upgrade() else {
                 return;
             };
-            let js = target.server().and_then(|s| s.jetstream.get().cloned());
+            let js = target.js();
             if let Some(js) = &js {
                 streams_changed = Some(js.streams_changed.subscribe());
             }
@@ -433,8 +433,9 @@ fn on_origin(target: &Stream, origin: &Stream, link: &Link, next: &mut Option<u6
         let mut st = link.state.lock();
         if !st.ident.is_empty() && st.ident != ident {
             tracing::warn!(
-                "JetStream source stream {:?} for stream '$G > {}' was recreated, resetting source state",
+                "JetStream source stream {:?} for stream '{} > {}' was recreated, resetting source state",
                 link.cfg.name,
+                target.account.name,
                 target.name
             );
             st.sseq = 0;
@@ -592,12 +593,13 @@ fn copy(target: &Arc<Stream>, origin: &Stream, link: &Link, mut next: u64) -> (u
             // discard-new target); say why unless it is just full.
             if !is_full(&e) {
                 tracing::warn!(
-                    "Error processing inbound {} message for '$G' > '{}': {}",
+                    "Error processing inbound {} message for '{}' > '{}': {}",
                     if link.kind == Kind::Mirror {
                         "mirror"
                     } else {
                         "source"
                     },
+                    target.account.name,
                     target.name,
                     e.description
                 );
@@ -654,9 +656,14 @@ fn serve_direct(target: &Arc<Stream>, origin: &str) {
     let handler: Arc<dyn InternalHandler> = Arc::new(MirrorDirect(Arc::downgrade(target)));
     let base = format!("{}{origin}", super::api::DIRECT_GET);
     for subject in [base.clone(), format!("{base}.>")] {
-        match server.subscribe_internal(&subject, Some(DIRECT_GROUP), handler.clone()) {
+        let account = &target.account;
+        match server.subscribe_internal_in(account, &subject, Some(DIRECT_GROUP), handler.clone()) {
             Ok(s) => inner.direct.push(s),
-            Err(e) => tracing::warn!("Mirror direct get for '$G > {}': {e}", target.name),
+            Err(e) => tracing::warn!(
+                "Mirror direct get for '{} > {}': {e}",
+                account.name,
+                target.name
+            ),
         }
     }
 }
@@ -672,7 +679,7 @@ impl InternalHandler for MirrorDirect {
         let Some(server) = stream.server() else {
             return;
         };
-        let Some(js) = server.jetstream.get() else {
+        let Some(js) = stream.js() else {
             return;
         };
         js.count_api(false);

@@ -64,6 +64,11 @@ pub struct Stream {
     /// Where a file stream keeps its metadata and messages.
     pub dir: Option<PathBuf>,
     server: Weak<ServerState>,
+    /// The account's JetStream this stream belongs to.
+    js: Weak<super::JsAccount>,
+    /// The account whose subject space the stream captures, answers and
+    /// republishes in.
+    pub account: Arc<crate::account::Account>,
     inner: Mutex<Inner>,
     /// Capture subscriptions on the stream's subjects.
     subs: Mutex<Vec<SubRef>>,
@@ -147,6 +152,7 @@ pub fn store_error(e: StoreError) -> JsError {
 impl Stream {
     pub fn new(
         server: Weak<ServerState>,
+        js: &Arc<super::JsAccount>,
         config: StreamConfig,
         store: Arc<dyn MsgStore>,
         created: DateTime<Utc>,
@@ -159,6 +165,8 @@ impl Stream {
             store,
             dir,
             server,
+            js: Arc::downgrade(js),
+            account: js.account.clone(),
             inner: Mutex::new(Inner {
                 config,
                 dedup: Dedup::default(),
@@ -237,7 +245,7 @@ impl Stream {
         for subject in subjects {
             subs.push(
                 server
-                    .subscribe_internal(&subject, None, handler.clone())
+                    .subscribe_internal_in(&self.account, &subject, None, handler.clone())
                     .map_err(invalid)?,
             );
         }
@@ -246,12 +254,22 @@ impl Stream {
             let base = format!("{}{}", super::api::DIRECT_GET, self.name);
             subs.push(
                 server
-                    .subscribe_internal(&base, Some(DIRECT_GROUP), handler.clone())
+                    .subscribe_internal_in(
+                        &self.account,
+                        &base,
+                        Some(DIRECT_GROUP),
+                        handler.clone(),
+                    )
                     .map_err(invalid)?,
             );
             subs.push(
                 server
-                    .subscribe_internal(&format!("{base}.>"), Some(DIRECT_GROUP), handler)
+                    .subscribe_internal_in(
+                        &self.account,
+                        &format!("{base}.>"),
+                        Some(DIRECT_GROUP),
+                        handler,
+                    )
                     .map_err(invalid)?,
             );
         }
@@ -260,6 +278,11 @@ impl Stream {
 
     pub(crate) fn server(&self) -> Option<Arc<ServerState>> {
         self.server.upgrade()
+    }
+
+    /// The account's JetStream this stream belongs to.
+    pub(crate) fn js(&self) -> Option<Arc<super::JsAccount>> {
+        self.js.upgrade()
     }
 
     /// A receiver that changes whenever a message is stored.
@@ -422,14 +445,7 @@ impl Stream {
         // Server storage limits first, without the stream lock: measuring usage
         // reads every stream's configuration, this one's included.
         let storage = self.inner.lock().config.storage;
-        if let Some(js) = self
-            .server
-            .upgrade()
-            .and_then(|s| s.jetstream.get().cloned())
-        {
-            if js.limits_exceeded(storage) {
-                return Err(JsError::new(JsErrorKind::InsufficientResources));
-            }
+        if let Some(js) = self.js.upgrade() {
             let size = match storage {
                 StorageType::Memory => {
                     rnats_store::mem_msg_size(subject.len(), hdrs.len(), payload.len())
@@ -438,6 +454,9 @@ impl Stream {
                     rnats_store::file_msg_size(subject.len(), hdrs.len(), payload.len())
                 }
             };
+            if let Some(kind) = js.limits_exceeded(storage, size) {
+                return Err(JsError::new(kind));
+            }
             js.note_stored(storage, size);
         }
         let mut inner = self.inner.lock();
@@ -673,7 +692,7 @@ impl Stream {
             return;
         }
         if let Some(server) = self.server.upgrade() {
-            server.publish_internal(reply, None, None, &body);
+            server.publish_in(&self.account, reply, None, None, &body);
         }
     }
 
@@ -685,7 +704,7 @@ impl Stream {
         };
         if let Some(server) = self.server.upgrade() {
             for (_, reply, body) in ready {
-                server.publish_internal(&reply, None, None, &body);
+                server.publish_in(&self.account, &reply, None, None, &body);
             }
         }
     }
@@ -750,7 +769,7 @@ impl Stream {
             Err(e) => {
                 let body = PubAckResponse::error(self.name.clone(), e).to_vec();
                 if let Some(server) = self.server.upgrade() {
-                    server.publish_internal(reply, None, None, &body);
+                    server.publish_in(&self.account, reply, None, None, &body);
                 }
             }
         }
@@ -792,7 +811,7 @@ impl Stream {
         }
         let h = b.extend_from(hdrs).finish();
         let body: &[u8] = if rp.headers_only { b"" } else { payload };
-        server.publish_internal(dest.as_bytes(), None, Some(&h), body);
+        server.publish_in(&self.account, dest.as_bytes(), None, Some(&h), body);
     }
 }
 
@@ -818,12 +837,12 @@ impl InternalHandler for DirectGet {
         let Some(server) = stream.server.upgrade() else {
             return;
         };
-        let Some(js) = server.jetstream.get() else {
+        let Some(js) = stream.js.upgrade() else {
             return;
         };
         js.count_api(false);
         let subject = String::from_utf8_lossy(msg.subject);
-        super::api::direct_get(&server, js, &subject, msg.payload, reply);
+        super::api::direct_get(&server, &js, &subject, msg.payload, reply);
     }
 }
 

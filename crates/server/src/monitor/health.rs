@@ -185,14 +185,14 @@ pub fn healthz(state: &ServerState, opts: &HealthzOptions) -> HealthStatus {
             }
             acc_found = true;
         }
-        if acc != "$G" {
+        let Some(acc_js) = js.account(acc) else {
             let e = format!("JetStream account '{acc}' could not be resolved");
             c.fail(NA, err("ACCOUNT", acc, "", "", e));
             if !opts.details {
                 return c.finish();
             }
             continue;
-        }
+        };
         let mut streams: Vec<String> = std::fs::read_dir(js.store_dir.join(acc).join("streams"))
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
@@ -208,7 +208,7 @@ pub fn healthz(state: &ServerState, opts: &HealthzOptions) -> HealthStatus {
                 }
                 stream_found = true;
             }
-            if js.stream(name).is_none() {
+            if acc_js.stream(name).is_none() {
                 let e = format!("JetStream stream '{acc} > {name}' could not be recovered");
                 c.fail(NA, err("STREAM", acc, name, "", e));
                 if !opts.details {

@@ -11,12 +11,9 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::{go_time, json_ok, Monitor, Query, Reject};
-use crate::jetstream::types::{StorageType, StreamConfig};
-use crate::jetstream::JetStream;
+use crate::jetstream::types::StreamConfig;
+use crate::jetstream::{JetStream, JsAccount};
 use crate::server::ServerState;
-
-/// The single account every client is in.
-const GLOBAL_ACCOUNT: &str = "$G";
 /// The JetStream API level rnats implements.
 const API_LEVEL: u32 = 5;
 
@@ -73,28 +70,40 @@ pub struct JsStats {
 }
 
 impl JsStats {
-    /// The server-wide numbers (one account, `$G`).
+    /// The server-wide numbers (all accounts with JetStream).
     pub fn of(js: &JetStream) -> JsStats {
         let (memory, storage) = js.usage();
-        let (mut reserved_memory, mut reserved_storage) = (0u64, 0u64);
-        for s in js.streams() {
-            let cfg = s.config();
-            if cfg.max_bytes > 0 {
-                match cfg.storage {
-                    StorageType::Memory => reserved_memory += cfg.max_bytes as u64,
-                    StorageType::File => reserved_storage += cfg.max_bytes as u64,
-                }
-            }
-        }
+        let (reserved_memory, reserved_storage) = js.reserved();
+        let (total, errors) = js.api_counts();
         JsStats {
             memory,
             storage,
-            reserved_memory,
-            reserved_storage,
-            accounts: 1,
+            reserved_memory: reserved_memory as u64,
+            reserved_storage: reserved_storage as u64,
+            accounts: js.accounts().len() as u64,
             ha_assets: 0,
             api: ApiStats {
                 level: API_LEVEL,
+                total,
+                errors,
+            },
+            corrupt_records: js.corruption_events(),
+        }
+    }
+
+    /// One account's numbers in `/jsz` account details: nats-server shows
+    /// the account's limits as its reservations (-1 as uint64 when unlimited).
+    fn of_account(js: &JsAccount) -> JsStats {
+        let (memory, storage) = js.usage();
+        JsStats {
+            memory,
+            storage,
+            reserved_memory: js.limits.max_memory as u64,
+            reserved_storage: js.limits.max_file as u64,
+            accounts: 0,
+            ha_assets: 0,
+            api: ApiStats {
+                level: 0,
                 total: js.api_total.load(Ordering::Relaxed),
                 errors: js.api_errors.load(Ordering::Relaxed),
             },
@@ -253,100 +262,105 @@ pub fn build(state: &ServerState, mut opts: JszOptions) -> Jsz {
             total: 0,
         };
     };
-    let streams = js.streams();
-    let (mut messages, mut bytes) = (0, 0);
-    let states: Vec<_> = streams
-        .iter()
-        .map(|s| {
+    let accounts = js.accounts();
+    let (mut messages, mut bytes, mut streams, mut consumers) = (0, 0, 0, 0);
+    for a in &accounts {
+        for s in a.streams() {
             let st = s.store.state();
             messages += st.msgs;
             bytes += st.bytes;
-            st
-        })
-        .collect();
-    let stats = JsStats::of(js);
-    let wanted = opts.account == GLOBAL_ACCOUNT || (opts.accounts && opts.offset == 0);
-    let mut account_details = Vec::new();
-    if wanted && opts.limit > 0 {
-        let mut detail = AccountDetail {
-            name: GLOBAL_ACCOUNT.into(),
-            id: GLOBAL_ACCOUNT.into(),
-            stats: JsStats {
-                memory: stats.memory,
-                storage: stats.storage,
-                // An account without reservations: nats-server's -1 as uint64.
-                reserved_memory: u64::MAX,
-                reserved_storage: u64::MAX,
-                accounts: 0,
-                ha_assets: 0,
-                api: ApiStats {
-                    level: 0,
-                    total: stats.api.total,
-                    errors: stats.api.errors,
-                },
-                corrupt_records: stats.corrupt_records,
-            },
-            stream_detail: Vec::new(),
-        };
-        if opts.streams {
-            for (s, st) in streams.iter().zip(&states) {
-                let config = opts.config.then(|| {
-                    let mut c = s.config();
-                    c.metadata.insert("_nats.req.level".into(), "0".into());
-                    c
-                });
-                detail.stream_detail.push(StreamDetail {
-                    name: s.name.clone(),
-                    created: go_time(&s.created),
-                    cluster: StreamCluster {
-                        leader: state.server_name.clone(),
-                    },
-                    config,
-                    state: StreamStateOut {
-                        messages: st.msgs,
-                        bytes: st.bytes,
-                        first_seq: st.first_seq,
-                        first_ts: nanos_time(st.first_ts),
-                        last_seq: st.last_seq,
-                        last_ts: nanos_time(st.last_ts),
-                        num_subjects: st.num_subjects,
-                        num_deleted: st.num_deleted,
-                        consumer_count: s.consumers().len() as u64,
-                        corrupt_records: js.corrupt_records(&s.name),
-                    },
-                    consumer_detail: if opts.consumers {
-                        s.consumers()
-                            .iter()
-                            .map(|c| {
-                                let mut info = c.info();
-                                if !opts.config {
-                                    info.config = None;
-                                }
-                                info
-                            })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
-                });
-            }
+            streams += 1;
+            consumers += s.consumers().len() as u64;
         }
-        account_details.push(detail);
     }
+    let chosen: Vec<&Arc<JsAccount>> = if !opts.account.is_empty() {
+        accounts
+            .iter()
+            .filter(|a| a.account.name == opts.account)
+            .collect()
+    } else if opts.accounts {
+        accounts
+            .iter()
+            .skip(opts.offset as usize)
+            .take(opts.limit.max(0) as usize)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let account_details = chosen
+        .into_iter()
+        .map(|a| account_detail(state, a, &opts))
+        .collect();
     Jsz {
-        stats,
+        stats: JsStats::of(js),
         server_id: state.server_id.clone(),
         now,
         disabled: false,
         config: JsConfig::of(state, js),
         limits: Some(JsLimits::default()),
-        streams: streams.len() as u64,
-        consumers: streams.iter().map(|s| s.consumers().len() as u64).sum(),
+        streams,
+        consumers,
         messages,
         bytes,
         account_details,
-        total: 1,
+        total: accounts.len() as u64,
     }
+}
+
+/// One account's entry in `account_details`, with its streams on request.
+fn account_detail(state: &ServerState, js: &JsAccount, opts: &JszOptions) -> AccountDetail {
+    let mut detail = AccountDetail {
+        name: js.account.name.clone(),
+        id: js.account.name.clone(),
+        stats: JsStats::of_account(js),
+        stream_detail: Vec::new(),
+    };
+    if !opts.streams {
+        return detail;
+    }
+    for s in js.streams() {
+        let st = s.store.state();
+        let config = opts.config.then(|| {
+            let mut c = s.config();
+            c.metadata.insert("_nats.req.level".into(), "0".into());
+            c
+        });
+        detail.stream_detail.push(StreamDetail {
+            name: s.name.clone(),
+            created: go_time(&s.created),
+            cluster: StreamCluster {
+                leader: state.server_name.clone(),
+            },
+            config,
+            state: StreamStateOut {
+                messages: st.msgs,
+                bytes: st.bytes,
+                first_seq: st.first_seq,
+                first_ts: nanos_time(st.first_ts),
+                last_seq: st.last_seq,
+                last_ts: nanos_time(st.last_ts),
+                num_subjects: st.num_subjects,
+                num_deleted: st.num_deleted,
+                consumer_count: s.consumers().len() as u64,
+                corrupt_records: js.corrupt_records(&s.name),
+            },
+            consumer_detail: if opts.consumers {
+                s.consumers()
+                    .iter()
+                    .map(|c| {
+                        let mut info = c.info();
+                        if !opts.config {
+                            info.config = None;
+                        }
+                        info
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        });
+    }
+    detail
 }
 
 /// Unix nanoseconds as Go's time JSON (the zero time for 0).

@@ -633,12 +633,19 @@ fn jetstream_metrics(out: &mut Exposition, state: &ServerState) {
         0.0,
     );
 
-    let mut streams = js.streams();
-    streams.sort_by(|a, b| a.name.cmp(&b.name));
+    // Every account's streams, by account then stream name.
+    let accounts = js.accounts();
+    let mut streams = Vec::new();
+    for a in &accounts {
+        let mut own = a.streams();
+        own.sort_by(|x, y| x.name.cmp(&y.name));
+        streams.extend(own.into_iter().map(|s| (a.clone(), s)));
+    }
     let mut stream_rows = Vec::with_capacity(streams.len());
     let mut consumer_rows = Vec::new();
     let (mut total_msgs, mut total_bytes) = (0u64, 0u64);
-    for s in &streams {
+    for (acc, s) in &streams {
+        let acc_name = acc.account.name.as_str();
         let st = s.store.state();
         let cfg = s.config();
         let mut consumers = s.consumers();
@@ -647,9 +654,9 @@ fn jetstream_metrics(out: &mut Exposition, state: &ServerState) {
         total_bytes += st.bytes;
         let mut pairs: Vec<(&str, &str)> = server_pairs.to_vec();
         pairs.extend_from_slice(&[
-            ("account", ACCOUNT),
-            ("account_name", ACCOUNT),
-            ("account_id", ACCOUNT),
+            ("account", acc_name),
+            ("account_name", acc_name),
+            ("account_id", acc_name),
             ("stream_name", &s.name),
             ("stream_leader", name),
             ("is_stream_leader", "true"),
@@ -665,7 +672,7 @@ fn jetstream_metrics(out: &mut Exposition, state: &ServerState) {
             subjects: st.num_subjects as f64,
             limit_bytes: cfg.max_bytes as f64,
             limit_msgs: cfg.max_msgs as f64,
-            corrupt: js.corrupt_records(&s.name) as f64,
+            corrupt: acc.corrupt_records(&s.name) as f64,
         });
         for c in &consumers {
             let info = c.info();
@@ -746,44 +753,47 @@ fn jetstream_metrics(out: &mut Exposition, state: &ServerState) {
         total_bytes as f64,
     );
 
-    let (memory, storage) = js.usage();
-    let mut apairs: Vec<(&str, &str)> = server_pairs.to_vec();
-    apairs.extend_from_slice(&[
-        ("account", ACCOUNT),
-        ("account_name", ACCOUNT),
-        ("account_id", ACCOUNT),
-    ]);
-    let account = labels(&apairs);
-    // The account has no reservation: -1, where the exporter shows
-    // nats-server's -1-as-uint64 (1.8e19).
-    out.single(
-        "jetstream_account_max_memory",
-        g,
-        "JetStream Account Max Memory in bytes (-1: no limit)",
-        &account,
-        -1.0,
-    );
-    out.single(
-        "jetstream_account_max_storage",
-        g,
-        "JetStream Account Max Storage in bytes (-1: no limit)",
-        &account,
-        -1.0,
-    );
-    out.single(
-        "jetstream_account_storage_used",
-        g,
-        "Total number of bytes used by JetStream storage",
-        &account,
-        storage as f64,
-    );
-    out.single(
-        "jetstream_account_memory_used",
-        g,
-        "Total number of bytes used by JetStream memory",
-        &account,
-        memory as f64,
-    );
+    // One series per account; an unlimited account shows -1 where the
+    // exporter shows nats-server's -1-as-uint64 (1.8e19).
+    type AField = fn(&crate::jetstream::JsAccount) -> f64;
+    let account_fams: [(&str, &str, AField); 4] = [
+        (
+            "max_memory",
+            "JetStream Account Max Memory in bytes (-1: no limit)",
+            |a| a.limits.max_memory as f64,
+        ),
+        (
+            "max_storage",
+            "JetStream Account Max Storage in bytes (-1: no limit)",
+            |a| a.limits.max_file as f64,
+        ),
+        (
+            "storage_used",
+            "Total number of bytes used by JetStream storage",
+            |a| a.usage().1 as f64,
+        ),
+        (
+            "memory_used",
+            "Total number of bytes used by JetStream memory",
+            |a| a.usage().0 as f64,
+        ),
+    ];
+    let account_labels: Vec<String> = accounts
+        .iter()
+        .map(|a| {
+            let n = a.account.name.as_str();
+            let mut apairs: Vec<(&str, &str)> = server_pairs.to_vec();
+            apairs.extend_from_slice(&[("account", n), ("account_name", n), ("account_id", n)]);
+            labels(&apairs)
+        })
+        .collect();
+    for (n, help, f) in account_fams {
+        let rows = accounts
+            .iter()
+            .zip(&account_labels)
+            .map(|(a, l)| (l.as_str(), f(a)));
+        out.family(&format!("jetstream_account_{n}"), g, help, rows);
+    }
 
     type SField = fn(&StreamRow) -> f64;
     let stream_fams: [(&str, &str, SField); 8] = [
@@ -821,8 +831,7 @@ fn jetstream_metrics(out: &mut Exposition, state: &ServerState) {
         Kind::Counter,
         "Damaged ranges found in all stream files since the server started (rnats)",
         &server,
-        js.corruption_events
-            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+        js.corruption_events() as f64,
     );
 
     type CField = fn(&ConsumerRow) -> Option<f64>;

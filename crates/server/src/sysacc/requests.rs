@@ -10,7 +10,7 @@ use super::envelope::ApiError;
 use super::Sys;
 use crate::monitor::connz::{self, ConnState, ConnzOptions, SortOpt};
 use crate::monitor::health::{self, HealthzOptions};
-use crate::monitor::misc::{self, GLOBAL_ACCOUNT};
+use crate::monitor::misc;
 use crate::monitor::{jsz, subsz, varz};
 use crate::server::ServerState;
 
@@ -373,10 +373,10 @@ pub fn account(
         AccountEndpoint::Jsz => {
             let mut o: JszReq = try_decode!(state, body);
             o.account = acc.into();
-            if state.jetstream.get().is_none() {
+            let Some(js) = state.jetstream.get() else {
                 return internal_error("jetstream not enabled".into());
-            }
-            if acc != GLOBAL_ACCOUNT {
+            };
+            if js.account(acc).is_none() && state.accounts.get(acc).is_none() {
                 return internal_error(format!("account {acc:?} not found"));
             }
             let mut js = jsz::build(state, jsz_options(o));

@@ -201,7 +201,7 @@ impl Consumer {
         if self.dir.is_none() {
             // Nothing to persist (memory or ephemeral): confirm at once.
             if let Some(server) = self.server.upgrade() {
-                server.publish_internal(reply, None, None, b"");
+                server.publish_in(&self.account, reply, None, None, b"");
             }
             return;
         }
@@ -230,7 +230,7 @@ impl Consumer {
             self.save();
             if let Some(server) = self.server.upgrade() {
                 for reply in batch {
-                    server.publish_internal(&reply, None, None, b"");
+                    server.publish_in(&self.account, &reply, None, None, b"");
                 }
             }
         }

@@ -33,6 +33,7 @@ const FC_BYTES: u64 = 256 * 1024;
 
 pub fn send_status(
     server: &ServerState,
+    account: &crate::account::Account,
     to: &[u8],
     code: u16,
     text: &str,
@@ -42,7 +43,7 @@ pub fn send_status(
     for (k, v) in extra {
         b = b.add(k, v);
     }
-    server.publish_internal(to, None, Some(&b.finish()), b"");
+    server.publish_in(account, to, None, Some(&b.finish()), b"");
 }
 
 impl Consumer {
@@ -76,7 +77,7 @@ impl Consumer {
                 }
                 drop(st);
                 for (to, code, text) in statuses {
-                    send_status(&server, &to, code, text, &[]);
+                    send_status(&server, &self.account, &to, code, text, &[]);
                 }
                 return;
             }
@@ -219,16 +220,20 @@ impl Consumer {
         for (seq, deliveries) in given_up {
             self.advise_max_deliveries(seq, deliveries);
         }
-        server.publish_internal_many(out.iter().map(|f| crate::router::Message {
-            subject: &f.subject,
-            route: (f.route != f.subject).then_some(&f.route[..]),
-            reply: f.reply.as_deref(),
-            headers: f.headers.as_deref(),
-            payload: &f.payload,
-        }));
+        server.publish_internal_many_in(
+            &self.account,
+            out.iter().map(|f| crate::router::Message {
+                subject: &f.subject,
+                route: (f.route != f.subject).then_some(&f.route[..]),
+                reply: f.reply.as_deref(),
+                headers: f.headers.as_deref(),
+                payload: &f.payload,
+            }),
+        );
         for (to, batch, bytes) in too_big {
             send_status(
                 &server,
+                &self.account,
                 &to,
                 409,
                 "Message Size Exceeds MaxBytes",
@@ -241,6 +246,7 @@ impl Consumer {
         for (to, batch, bytes) in wrong_pin {
             send_status(
                 &server,
+                &self.account,
                 &to,
                 423,
                 "Nats-Wrong-Pin-Id",
@@ -251,7 +257,7 @@ impl Consumer {
             );
         }
         for (to, code, text) in statuses {
-            send_status(&server, &to, code, text, &[]);
+            send_status(&server, &self.account, &to, code, text, &[]);
         }
         if changed {
             // New ack deadlines: let the timer task look again.

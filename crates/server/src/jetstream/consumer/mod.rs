@@ -47,6 +47,9 @@ pub struct Consumer {
     pub created: DateTime<Utc>,
     stream: Weak<Stream>,
     server: Weak<ServerState>,
+    /// The stream's account: acks, pulls, deliveries and advisories use its
+    /// subject space.
+    account: Arc<crate::account::Account>,
     state: Mutex<State>,
     /// Wakes the timer task to recompute its next deadline.
     wake: Notify,
@@ -75,7 +78,7 @@ impl InternalHandler for NextHandler {
         };
         if let Err((code, text)) = c.add_pull_request(reply, msg.payload) {
             if let Some(server) = c.server.upgrade() {
-                deliver::send_status(&server, reply, code, &text, &[]);
+                deliver::send_status(&server, &c.account, reply, code, &text, &[]);
             }
         }
     }
@@ -110,6 +113,7 @@ impl Consumer {
             created,
             stream: Arc::downgrade(stream),
             server,
+            account: stream.account.clone(),
             state: Mutex::new(st),
             wake: Notify::new(),
             subs: Mutex::new(Vec::new()),
@@ -131,11 +135,13 @@ impl Consumer {
         let handler: Arc<dyn InternalHandler> = Arc::new(ack::AckHandler(Arc::downgrade(self)));
         let mut subs = self.subs.lock();
         let ack_subject = format!("$JS.ACK.{}.{}.>", self.stream_name, self.name);
-        if let Ok(s) = server.subscribe_internal(&ack_subject, None, handler.clone()) {
+        if let Ok(s) =
+            server.subscribe_internal_in(&self.account, &ack_subject, None, handler.clone())
+        {
             subs.push(s);
         }
         let fc_subject = format!("$JS.FC.{}.{}.>", self.stream_name, self.name);
-        if let Ok(s) = server.subscribe_internal(&fc_subject, None, handler) {
+        if let Ok(s) = server.subscribe_internal_in(&self.account, &fc_subject, None, handler) {
             subs.push(s);
         }
         let next_subject = format!(
@@ -143,12 +149,12 @@ impl Consumer {
             self.stream_name, self.name
         );
         let next: Arc<dyn InternalHandler> = Arc::new(NextHandler(Arc::downgrade(self)));
-        if let Ok(s) = server.subscribe_internal(&next_subject, None, next) {
+        if let Ok(s) = server.subscribe_internal_in(&self.account, &next_subject, None, next) {
             subs.push(s);
         }
         let reset_subject = format!("$JS.API.CONSUMER.RESET.{}.{}", self.stream_name, self.name);
         let reset: Arc<dyn InternalHandler> = Arc::new(reset::ResetHandler(Arc::downgrade(self)));
-        if let Ok(s) = server.subscribe_internal(&reset_subject, None, reset) {
+        if let Ok(s) = server.subscribe_internal_in(&self.account, &reset_subject, None, reset) {
             subs.push(s);
         }
         drop(subs);
@@ -188,7 +194,8 @@ impl Consumer {
             if notify_waiting {
                 let waiting: Vec<_> = self.state.lock().waiting.drain(..).collect();
                 for req in waiting {
-                    deliver::send_status(&server, &req.reply, 409, "Consumer Deleted", &[]);
+                    let to = &req.reply;
+                    deliver::send_status(&server, &self.account, to, 409, "Consumer Deleted", &[]);
                 }
             }
         }
@@ -290,11 +297,7 @@ impl Consumer {
 
     /// Whether anyone listens on a push consumer's deliver subject.
     fn push_interest(&self, config: &ConsumerConfig) -> bool {
-        self.server.upgrade().is_some_and(|s| {
-            s.accounts
-                .global()
-                .has_interest(config.deliver_subject.as_bytes())
-        })
+        self.account.has_interest(config.deliver_subject.as_bytes())
     }
 
     /// Whether every message up to `seq` that this consumer would deliver has

@@ -258,7 +258,7 @@ impl Consumer {
                 kind: format!("io.nats.jetstream.advisory.v1.consumer_group_{kind}"),
                 id: super::timers::advisory_id(),
                 timestamp: super::super::api::go_time_of(&Utc::now()),
-                account: "$G",
+                account: &self.account.name,
                 stream: &self.stream_name,
                 consumer: &self.name,
                 domain: domain.as_deref(),
@@ -274,7 +274,7 @@ impl Consumer {
             );
             // Published as serialized (a `Value` would sort the fields).
             if let (Some(server), Ok(bytes)) = (self.server.upgrade(), serde_json::to_vec(&body)) {
-                server.publish_internal(subject.as_bytes(), None, None, &bytes);
+                server.publish_in(&self.account, subject.as_bytes(), None, None, &bytes);
             }
         }
     }

@@ -24,7 +24,7 @@ impl InternalHandler for ResetHandler {
         };
         let answer = ApiResponse::from_result(c.reset(msg.payload)).to_vec();
         if let Some(server) = c.server.upgrade() {
-            server.publish_internal(reply, None, None, &answer);
+            server.publish_in(&c.account, reply, None, None, &answer);
         }
     }
 }

@@ -193,6 +193,7 @@ impl Consumer {
         for r in expired {
             send_status(
                 &server,
+                &self.account,
                 &r.reply,
                 408,
                 "Request Timeout",
@@ -209,6 +210,7 @@ impl Consumer {
         for reply in heartbeats {
             send_status(
                 &server,
+                &self.account,
                 &reply,
                 100,
                 "Idle Heartbeat",
@@ -226,7 +228,14 @@ impl Consumer {
             if let Some(fc) = fc {
                 extra.push(("Nats-Consumer-Stalled", fc));
             }
-            send_status(&server, subject.as_bytes(), 100, "Idle Heartbeat", &extra);
+            send_status(
+                &server,
+                &self.account,
+                subject.as_bytes(),
+                100,
+                "Idle Heartbeat",
+                &extra,
+            );
         }
         if let Some(e) = unpinned {
             self.advise_pin(&[e]);
@@ -256,7 +265,14 @@ impl Consumer {
 
     fn advisory(&self, subject: String, body: serde_json::Value) {
         if let Some(server) = self.server.upgrade() {
-            server.publish_internal(subject.as_bytes(), None, None, body.to_string().as_bytes());
+            let body = body.to_string();
+            server.publish_in(
+                &self.account,
+                subject.as_bytes(),
+                None,
+                None,
+                body.as_bytes(),
+            );
         }
     }
 
