@@ -253,3 +253,54 @@ fn bad_imports_fail_like_nats_server() {
         assert!(text.contains(want), "{config}: {text}");
     }
 }
+
+#[tokio::test]
+async fn account_limits_bound_connections_subscriptions_and_payload() {
+    let server = Server::start_with_config(
+        r#"
+accounts {
+  L {
+    users = [{user: l, password: l}]
+    limits { max_connections: 1, max_subscriptions: 2, max_payload: 100 }
+  }
+}
+"#,
+    );
+    within(LIMIT, "account limits", async {
+        let first = login(&server, "l").await;
+        // The second connection of the account is refused.
+        let mut raw = rnats_itest::RawClient::connect(server.port()).await;
+        raw.send(b"CONNECT {\"user\":\"l\",\"pass\":\"l\",\"verbose\":false}\r\nPING\r\n")
+            .await;
+        let (out, closed) = raw.wait_closed(Duration::from_secs(5)).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.contains("-ERR 'maximum account active connections exceeded'"),
+            "{text}"
+        );
+        assert!(closed, "{text}");
+        // Subscriptions beyond the account's bound are refused.
+        let mut raw = rnats_itest::RawClient::connect(server.port()).await;
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        raw.send(
+            b"CONNECT {\"user\":\"l\",\"pass\":\"l\",\"verbose\":false}\r\nSUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPING\r\n",
+        )
+        .await;
+        let (out, _) = raw
+            .read_until_contains(b"PONG", Duration::from_secs(5))
+            .await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("-ERR 'maximum subscriptions exceeded'"), "{text}");
+        // A payload over the account's max_payload closes the connection.
+        let mut body = b"PUB a 101\r\n".to_vec();
+        body.extend_from_slice(&[b'x'; 101]);
+        body.extend_from_slice(b"\r\n");
+        raw.send(&body).await;
+        let (out, closed) = raw.wait_closed(Duration::from_secs(5)).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("-ERR 'Maximum Payload Violation'"), "{text}");
+        assert!(closed);
+    })
+    .await;
+}

@@ -94,6 +94,7 @@ pub struct AccountConfig {
     pub imports: Vec<ImportConfig>,
     pub jetstream: Option<AccountJetStream>,
     pub mappings: Vec<super::mappings::Mapping>,
+    pub limits: super::AccountLimits,
 }
 
 fn reserved(name: &str) -> bool {
@@ -189,7 +190,8 @@ fn parse_account(name: &str, body: &Map) -> Result<AccountConfig, ConfError> {
             }
             "jetstream" => acc.jetstream = parse_jetstream(v)?,
             "mappings" | "maps" => acc.mappings = super::mappings::parse(v)?,
-            "nkey" | "limits" | "msg_trace" | "trace_dest" => {}
+            "limits" => acc.limits = parse_limits(v)?,
+            "nkey" | "msg_trace" | "trace_dest" => {}
             _ if entry.used_as_variable => {}
             _ => return Err(v.invalid(format!("unknown field {key:?}"))),
         }
@@ -314,6 +316,25 @@ fn parse_import(v: &Spanned) -> Result<ImportConfig, ConfError> {
         to,
         prefix: if is_service { None } else { prefix },
     })
+}
+
+fn parse_limits(v: &Spanned) -> Result<super::AccountLimits, ConfError> {
+    let m = v
+        .as_map()
+        .map_err(|_| v.invalid("Expected account limits to be a map/struct"))?;
+    let mut l = super::AccountLimits::default();
+    for (key, entry) in m.iter() {
+        let val = &entry.value;
+        match key.to_ascii_lowercase().as_str() {
+            "max_connections" | "max_conn" => l.max_connections = val.as_int()?,
+            "max_subscriptions" | "max_subs" => l.max_subscriptions = val.as_int()?,
+            "max_payload" | "max_pay" => l.max_payload = val.as_size()?,
+            "max_leafnodes" | "max_leafs" => {}
+            _ if entry.used_as_variable => {}
+            _ => return Err(val.invalid(format!("Unknown field {key:?} parsing account limits"))),
+        }
+    }
+    Ok(l)
 }
 
 fn parse_jetstream(v: &Spanned) -> Result<Option<AccountJetStream>, ConfError> {

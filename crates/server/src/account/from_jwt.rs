@@ -105,6 +105,12 @@ pub fn bind(state: &Arc<ServerState>, claims: &AccountClaims) -> Arc<Account> {
     let mut acc = Account::new(claims.sub.clone());
     acc.exports = claims.nats.exports.iter().map(export_of).collect();
     acc.jetstream = jetstream_of(claims);
+    let l = &claims.nats.limits;
+    acc.limits = super::AccountLimits {
+        max_connections: l.conn,
+        max_subscriptions: l.subs,
+        max_payload: l.payload,
+    };
     acc.imports = claims.nats.imports.iter().map(import_of).collect();
     let (acc, fresh) = state.accounts.insert_if_absent(Arc::new(acc));
     if fresh {

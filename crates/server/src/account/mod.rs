@@ -44,6 +44,8 @@ pub struct Account {
     pub jetstream: Option<AccountJetStream>,
     /// Subject mappings applied to client publishes.
     pub mappings: Vec<mappings::Mapping>,
+    /// Connection, subscription and payload limits (`limits {}` or the JWT's).
+    pub limits: AccountLimits,
     /// Service-import replies in flight that this account's responders will
     /// answer on `_R_.` subjects (see [`imports`]).
     pub(crate) responses: Mutex<imports::ResponseMap>,
@@ -83,6 +85,7 @@ impl Account {
             imports: Vec::new(),
             jetstream: None,
             mappings: Vec::new(),
+            limits: AccountLimits::default(),
             responses: Mutex::new(imports::ResponseMap::default()),
             traffic: Traffic::default(),
             updated: chrono::Utc::now(),
@@ -162,6 +165,48 @@ impl Account {
     }
 }
 
+/// An account's client limits; negative means unlimited (nats-server's -1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountLimits {
+    pub max_connections: i64,
+    pub max_subscriptions: i64,
+    pub max_payload: i64,
+}
+
+impl Default for AccountLimits {
+    fn default() -> Self {
+        AccountLimits {
+            max_connections: -1,
+            max_subscriptions: -1,
+            max_payload: -1,
+        }
+    }
+}
+
+/// `limit` as a bound, when it is one.
+pub fn bound(limit: i64) -> Option<usize> {
+    usize::try_from(limit).ok()
+}
+
+impl Account {
+    /// Counts a new connection unless the account is full.
+    pub fn admit_client(&self) -> bool {
+        let max = bound(self.limits.max_connections);
+        self.num_clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| match max {
+                Some(m) if n >= m => None,
+                _ => Some(n + 1),
+            })
+            .is_ok()
+    }
+
+    pub fn release_client(&self) {
+        let _ = self
+            .num_clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+}
+
 /// Every account on this server, by name.
 pub struct Accounts {
     by_name: RwLock<HashMap<String, Arc<Account>>>,
@@ -184,6 +229,7 @@ impl Accounts {
             a.imports = c.imports.clone();
             a.jetstream = c.jetstream.clone();
             a.mappings = c.mappings.clone();
+            a.limits = c.limits;
             by_name.insert(c.name.clone(), Arc::new(a));
         }
         let mut global = Account::new(GLOBAL);

@@ -205,6 +205,11 @@ struct Conn {
     cache: MatchCache,
     /// The account this connection publishes and subscribes in.
     account: Arc<Account>,
+    /// Counted in the account's connections (released on close).
+    counted: bool,
+    /// Per-connection bounds from the account's (or JWT user's) limits.
+    limit_subs: Option<usize>,
+    limit_payload: Option<usize>,
     batch: Batch,
     auth_required: bool,
     trace: bool,
@@ -229,6 +234,9 @@ impl Conn {
         let account = client.account.load_full();
         Conn {
             account,
+            counted: false,
+            limit_subs: None,
+            limit_payload: None,
             auth_required: opts.auth.required(),
             trace: opts.trace,
             connect_info_sent: false,
@@ -318,7 +326,9 @@ impl Conn {
         }
         self.opts_generation = generation;
         let opts = self.state.opts();
-        self.parser.max_payload = opts.max_payload;
+        self.parser.max_payload = self
+            .limit_payload
+            .map_or(opts.max_payload, |l| l.min(opts.max_payload));
         self.parser.max_control_line = opts.max_control_line;
         self.auth_required = opts.auth.required();
         self.trace = opts.trace;
@@ -469,6 +479,7 @@ impl Conn {
                 return Err(self.auth_violation(None));
             }
         }
+        self.apply_account_limits()?;
         if !(0..=1).contains(&connect.protocol()) {
             tracing::error!("{} - invalid client protocol", self.client.log_prefix());
             return Err(Close(
@@ -553,6 +564,38 @@ impl Conn {
             account: Some(account.name.clone()),
         };
         self.auth.login_as(Arc::new(user), &self.client.auth);
+        self.limit_subs = crate::account::bound(verified.user.nats.subs);
+        self.limit_payload = crate::account::bound(verified.user.nats.payload);
+        Ok(())
+    }
+
+    /// Counts the connection against its account's `max_connections` and
+    /// takes the account's subscription and payload bounds (tighter ones
+    /// from a JWT user stay).
+    fn apply_account_limits(&mut self) -> Result<(), Close> {
+        if !self.counted {
+            if !self.account.admit_client() {
+                tracing::error!(
+                    "{} - maximum account active connections exceeded",
+                    self.client.log_prefix()
+                );
+                return Err(Close(
+                    CloseReason::MaxAccountConnectionsExceeded,
+                    Some("maximum account active connections exceeded"),
+                ));
+            }
+            self.counted = true;
+        }
+        let l = self.account.limits;
+        let tighter = |a: Option<usize>, b: Option<usize>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        self.limit_subs = tighter(self.limit_subs, crate::account::bound(l.max_subscriptions));
+        self.limit_payload = tighter(self.limit_payload, crate::account::bound(l.max_payload));
+        if let Some(p) = self.limit_payload {
+            self.parser.max_payload = self.parser.max_payload.min(p);
+        }
         Ok(())
     }
 
@@ -623,7 +666,11 @@ impl Conn {
             self.permission_violation(v);
             return;
         }
-        let max_subs = self.state.opts().max_subscriptions;
+        let max_subs = match (self.state.opts().max_subscriptions, self.limit_subs) {
+            (0, Some(l)) => l,
+            (s, Some(l)) => s.min(l),
+            (s, None) => s,
+        };
         let sub = {
             let subs = self.client.subs.lock();
             if max_subs > 0 && subs.len() >= max_subs {
@@ -729,6 +776,9 @@ impl Conn {
             self.state.remove_subscriptions(&subs);
         }
         self.state.clients.lock().remove(&self.client.cid);
+        if self.counted {
+            self.account.release_client();
+        }
     }
 }
 

@@ -39,6 +39,7 @@ pub enum CloseReason {
     MaxPayloadExceeded,
     MaxControlLineExceeded,
     MaxConnectionsExceeded,
+    MaxAccountConnectionsExceeded,
     BadClientProtocolVersion,
     NoRespondersRequiresHeaders,
     ServerShutdown,

@@ -120,6 +120,7 @@ pub fn reason_text(reason: CloseReason) -> &'static str {
         CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
         CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
         CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+        CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
         CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
         CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
         CloseReason::ServerShutdown | CloseReason::LameDuckMode => "Server Shutdown",

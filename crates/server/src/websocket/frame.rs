@@ -65,6 +65,7 @@ pub fn close_status(reason: CloseReason) -> u16 {
         | CloseReason::SlowConsumerPendingBytes
         | CloseReason::SlowConsumerWriteDeadline
         | CloseReason::MaxConnectionsExceeded
+        | CloseReason::MaxAccountConnectionsExceeded
         | CloseReason::MaxControlLineExceeded
         | CloseReason::Revocation => CLOSE_POLICY_VIOLATION,
         CloseReason::ParseError
