@@ -157,6 +157,80 @@ pub struct SimIo {
 struct SimInner {
     files: Mutex<HashMap<PathBuf, Arc<Mutex<SimData>>>>,
     epoch: AtomicU64,
+    /// Armed by [`SimIo::crash_after`]: (changes left, seed of the torn cut).
+    crash: Mutex<Option<(u64, u64)>>,
+    /// File fsyncs and directory syncs done so far.
+    fsyncs: AtomicU64,
+}
+
+impl SimInner {
+    /// Counts one state-changing operation; when an armed crash is due, the power is cut
+    /// (torn) before the operation happens and it fails like every later one on old handles.
+    fn change(&self) -> io::Result<()> {
+        let due = {
+            let mut c = self.crash.lock();
+            match c.as_mut() {
+                Some((0, seed)) => {
+                    let seed = *seed;
+                    *c = None;
+                    Some(seed)
+                }
+                Some((n, _)) => {
+                    *n -= 1;
+                    None
+                }
+                None => None,
+            }
+        };
+        match due {
+            Some(seed) => {
+                self.cut(Some(seed));
+                Err(io::Error::other("simulated power cut"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Rolls files back to their synced contents; with a seed, each file keeps a random
+    /// prefix of what was written since (the disk wrote some sectors, in order, then died).
+    fn cut(&self, torn: Option<u64>) {
+        // A cut disarms a pending crash: the power is already off.
+        *self.crash.lock() = None;
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let mut rng = torn.unwrap_or(0) | 1;
+        let mut files = self.files.lock();
+        let mut names: Vec<PathBuf> = files.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            let Some(v) = files.get_mut(&name) else {
+                continue;
+            };
+            let (data, synced) = {
+                let d = v.lock();
+                (d.data.clone(), d.synced.clone())
+            };
+            let kept = match torn {
+                None => synced,
+                Some(_) => {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let upto = data.len().max(synced.len());
+                    let c = (rng % (upto as u64 + 1)) as usize;
+                    let mut kept = data[..c.min(data.len())].to_vec();
+                    if synced.len() > kept.len() {
+                        let from = kept.len();
+                        kept.extend_from_slice(&synced[from..]);
+                    }
+                    kept
+                }
+            };
+            *v = Arc::new(Mutex::new(SimData {
+                data: kept.clone(),
+                synced: kept,
+            }));
+        }
+    }
 }
 
 struct SimFile {
@@ -190,6 +264,7 @@ impl StoreFile for SimFile {
     }
     fn write_at(&self, data: &[u8], off: u64) -> io::Result<()> {
         self.live()?;
+        self.io.change()?;
         let mut d = self.data.lock();
         let off = off as usize;
         let end = off + data.len();
@@ -205,11 +280,14 @@ impl StoreFile for SimFile {
     }
     fn truncate(&self, len: u64) -> io::Result<()> {
         self.live()?;
+        self.io.change()?;
         self.data.lock().data.resize(len as usize, 0);
         Ok(())
     }
     fn sync(&self) -> io::Result<()> {
         self.live()?;
+        self.io.change()?;
+        self.io.fsyncs.fetch_add(1, Ordering::Relaxed);
         let mut d = self.data.lock();
         d.synced = d.data.clone();
         Ok(())
@@ -224,15 +302,30 @@ impl SimIo {
     /// Discards everything written after each file's last fsync and invalidates every open
     /// handle (a store still holding them gets errors). Reopen the store on the same `SimIo`.
     pub fn power_cut(&self) {
-        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
-        let mut files = self.inner.files.lock();
-        for v in files.values_mut() {
-            let synced = v.lock().synced.clone();
-            *v = Arc::new(Mutex::new(SimData {
-                data: synced.clone(),
-                synced,
-            }));
-        }
+        self.inner.cut(None);
+    }
+
+    /// Like [`SimIo::power_cut`], but each file keeps a random (by `seed`) prefix of the
+    /// bytes written since its last fsync, as a disk that lost power mid-flush would.
+    pub fn power_cut_torn(&self, seed: u64) {
+        self.inner.cut(Some(seed));
+    }
+
+    /// Arms a torn power cut (see [`SimIo::power_cut_torn`]) just before the `n`th next
+    /// state-changing operation (write, truncate, fsync, rename, remove); that operation
+    /// and everything after it on existing handles fail.
+    pub fn crash_after(&self, n: u64, seed: u64) {
+        *self.inner.crash.lock() = Some((n, seed));
+    }
+
+    /// Whether an armed crash has happened yet.
+    pub fn crash_pending(&self) -> bool {
+        self.inner.crash.lock().is_some()
+    }
+
+    /// fsyncs (files and directories) done so far.
+    pub fn fsyncs(&self) -> u64 {
+        self.inner.fsyncs.load(Ordering::Relaxed)
     }
 
     /// Test helper: a copy of a file's current contents.
@@ -286,18 +379,22 @@ impl StoreIo for SimIo {
             .collect())
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
+        self.inner.change()?;
         match self.inner.files.lock().remove(path) {
             Some(_) => Ok(()),
             None => Err(io::ErrorKind::NotFound.into()),
         }
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.change()?;
         let mut files = self.inner.files.lock();
         let d = files.remove(from).ok_or(io::ErrorKind::NotFound)?;
         files.insert(to.to_path_buf(), d);
         Ok(())
     }
     fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
+        self.inner.change()?;
+        self.inner.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
     fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {

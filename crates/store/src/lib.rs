@@ -8,6 +8,7 @@ pub mod filestore;
 pub mod filter;
 pub mod io;
 pub mod memstore;
+pub mod smallfile;
 pub mod types;
 
 use std::collections::BTreeMap;

@@ -58,10 +58,7 @@ pub fn run(dir: &Path) -> Result<bool, String> {
     for state in consumers {
         let ok = std::fs::read(&state)
             .map_err(|e| e.to_string())
-            .and_then(|b| {
-                serde_json::from_slice::<super::consumer::state::Persisted>(&b)
-                    .map_err(|e| e.to_string())
-            });
+            .and_then(|b| super::consumer::state::decode_state(&b));
         match ok {
             Ok(_) => println!("{}: ok", state.display()),
             Err(e) => {

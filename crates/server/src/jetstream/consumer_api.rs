@@ -534,12 +534,19 @@ pub fn recover(js: &Arc<JsAccount>, stream: &Arc<Stream>) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        match state::read(&path) {
-            Ok((meta, persisted)) => {
+        match state::read(&rnats_store::RealIo, &path) {
+            Ok(loaded) => {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if let Err(e) =
-                    js.add_consumer(stream, name.clone(), meta.config, meta.created, persisted)
-                {
+                if loaded.damaged.is_some() {
+                    js.count_consumer_state_damage(&stream.name);
+                }
+                if let Err(e) = js.add_consumer(
+                    stream,
+                    name.clone(),
+                    loaded.meta.config,
+                    loaded.meta.created,
+                    loaded.state,
+                ) {
                     tracing::error!(
                         "Could not restore consumer '{} > {name}': {}",
                         stream.name,

@@ -490,6 +490,17 @@ impl JsAccount {
         }
     }
 
+    /// A durable's damaged state file (already logged where it was read): counted with the
+    /// stream's damaged records, so `/jsz` `corrupt_records` and `/metrics` show it.
+    pub fn count_consumer_state_damage(&self, stream: &str) {
+        self.corruption_events.fetch_add(1, Ordering::Relaxed);
+        *self
+            .corrupt_by_stream
+            .lock()
+            .entry(stream.to_string())
+            .or_insert(0) += 1;
+    }
+
     /// A damaged range found in a stream's files: logged, counted and
     /// published as an advisory on `$JS.EVENT.ADVISORY.STREAM.CORRUPTION.<stream>`
     /// (an rnats subject; nats-server has none). The stream keeps serving.

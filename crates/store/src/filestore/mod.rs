@@ -3,6 +3,7 @@
 //! Format in `record`, accounting in `block`, replay in `recover`, group commit in `sync`.
 
 mod block;
+mod cache;
 mod index;
 mod record;
 mod recover;
@@ -38,6 +39,7 @@ pub fn check_store(dir: &std::path::Path) -> Result<RecoveryReport, StoreError> 
     )?;
     Ok(recovered.report)
 }
+pub use cache::CacheStats;
 pub use sync::SyncPolicy;
 
 /// FileStore settings.
@@ -69,6 +71,7 @@ struct Inner {
     active: u32,
     closed: bool,
     buf: Vec<u8>,
+    cache: cache::ReadCache,
 }
 
 pub struct FileStore {
@@ -96,6 +99,7 @@ impl FileStore {
             active: 0,
             closed: false,
             buf: Vec::new(),
+            cache: cache::ReadCache::default(),
         };
         // Whatever we recovered is made durable before we report it as synced.
         for b in inner.blocks.values() {
@@ -111,6 +115,7 @@ impl FileStore {
                 active: 0,
                 closed: true,
                 buf: Vec::new(),
+                cache: cache::ReadCache::default(),
             }),
             sync,
             thread: Mutex::new(None),
@@ -138,6 +143,15 @@ impl FileStore {
         Ok(store)
     }
 
+    /// Read-cache counters (hits, misses, file reads).
+    pub fn cache_stats(&self) -> CacheStats {
+        let g = self.inner.lock();
+        CacheStats {
+            bytes: g.cache.bytes(),
+            ..g.cache.stats
+        }
+    }
+
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.report
     }
@@ -158,6 +172,8 @@ impl FileStore {
     /// Starts a new active block with a header record describing the stream so far.
     fn roll(&self, inner: &mut Inner) -> Result<(), StoreError> {
         let num = inner.blocks.keys().next_back().map_or(1, |n| n + 1);
+        // The number may have belonged to a block that was dropped.
+        inner.cache.invalidate(num);
         let path = block_path(&self.dir, num);
         let file = self.io.open(&path, true)?;
         file.truncate(0)?;
@@ -312,6 +328,8 @@ impl FileStore {
         let Some(b) = inner.blocks.get(&num) else {
             return Ok(());
         };
+        // Offsets in this block change (or it disappears).
+        inner.cache.invalidate(num);
         let mut data = vec![0u8; b.len as usize];
         b.file.read_at(&mut data, 0)?;
         let mut out = Vec::with_capacity(b.live_bytes as usize);
@@ -384,7 +402,7 @@ impl FileStore {
         Ok(())
     }
 
-    fn read_msg(inner: &Inner, seq: u64) -> Result<StoredMsg, StoreError> {
+    fn read_msg(inner: &mut Inner, seq: u64) -> Result<StoredMsg, StoreError> {
         let e = inner
             .core
             .msgs
@@ -395,15 +413,16 @@ impl FileStore {
             .blocks
             .get(&loc.blk)
             .ok_or_else(|| StoreError::Corrupt(format!("block {} missing", loc.blk)))?;
-        let mut buf = vec![0u8; loc.len as usize];
-        b.file.read_at(&mut buf, loc.off)?;
+        let buf = inner
+            .cache
+            .read(b.file.as_ref(), loc.blk, b.len, loc.off, loc.len as usize)?;
         let bad = |why: &str| {
             StoreError::Corrupt(format!(
                 "seq {seq} in block {} at offset {}: {why}",
                 loc.blk, loc.off
             ))
         };
-        let rec = record::decode(&buf).map_err(|e| bad(e.describe()))?;
+        let rec = record::decode(buf).map_err(|e| bad(e.describe()))?;
         if rec.kind != Kind::Msg || rec.seq != seq {
             return Err(bad("unexpected record"));
         }
@@ -502,23 +521,23 @@ impl MsgStore for FileStore {
     }
 
     fn load(&self, seq: u64) -> Result<StoredMsg, StoreError> {
-        let g = self.lock()?;
-        Self::read_msg(&g, seq)
+        let mut g = self.lock()?;
+        Self::read_msg(&mut g, seq)
     }
 
     fn load_next(&self, filter: &str, start: u64) -> Result<StoredMsg, StoreError> {
-        let g = self.lock()?;
+        let mut g = self.lock()?;
         let seq = g
             .core
             .find_next(filter, start)
             .ok_or(StoreError::NotFound)?;
-        Self::read_msg(&g, seq)
+        Self::read_msg(&mut g, seq)
     }
 
     fn load_last(&self, filter: &str) -> Result<StoredMsg, StoreError> {
-        let g = self.lock()?;
+        let mut g = self.lock()?;
         let seq = g.core.find_last(filter).ok_or(StoreError::NotFound)?;
-        Self::read_msg(&g, seq)
+        Self::read_msg(&mut g, seq)
     }
 
     fn remove(&self, seq: u64, secure: bool) -> Result<bool, StoreError> {
@@ -529,6 +548,7 @@ impl MsgStore for FileStore {
             return Ok(false);
         };
         if secure {
+            inner.cache.invalidate(e.data.blk);
             if let Some(b) = inner.blocks.get(&e.data.blk) {
                 let erased = record::encode_erased(seq, e.data.len as usize);
                 b.file.write_at(&erased, e.data.off)?;

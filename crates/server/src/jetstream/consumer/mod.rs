@@ -222,7 +222,14 @@ impl Consumer {
             st.last_save = std::time::Instant::now();
             (st.persisted(), st.config.clone())
         };
-        if let Err(e) = state::write(dir, &self.created, &config, &persisted, self.sync_always) {
+        if let Err(e) = state::write(
+            &rnats_store::RealIo,
+            dir,
+            &self.created,
+            &config,
+            &persisted,
+            self.sync_always,
+        ) {
             tracing::error!(
                 "Could not save state of consumer '{} > {}': {e}",
                 self.stream_name,

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rnats_store::MsgStore;
+use rnats_store::{smallfile, MsgStore, StoreIo};
 use serde::{Deserialize, Serialize};
 
 use super::super::types::{AckPolicy, ConsumerConfig, DeliverPolicy, PriorityPolicy};
@@ -316,67 +316,100 @@ fn filters_of(config: &ConsumerConfig) -> Vec<String> {
     f
 }
 
-/// Writes `meta.json` and `state.json` atomically (tmp + rename).
+/// Writes `meta.json` and `state.json` atomically (tmp + rename), each with a checksum
+/// trailer, through `io` (the real disk, or the power-cut simulator in tests). With `sync`
+/// the new state is durable when this returns: only then may acks it covers be confirmed.
 pub fn write(
+    io: &dyn StoreIo,
     dir: &Path,
     created: &DateTime<Utc>,
     config: &ConsumerConfig,
     state: &Persisted,
     sync: bool,
 ) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    io.create_dir_all(dir)?;
     let meta = Meta {
         created: *created,
         config: config.clone(),
     };
     let meta_path = dir.join("meta.json");
-    let body = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
-    if std::fs::read(&meta_path).ok().as_deref() != Some(&body[..]) {
-        write_atomic(&meta_path, &body, sync)?;
+    let body =
+        smallfile::encode_checked(&serde_json::to_vec(&meta).map_err(std::io::Error::other)?);
+    if smallfile::read_file(io, &meta_path).ok().as_deref() != Some(&body[..]) {
+        smallfile::replace_atomic(io, &meta_path, &body, sync)?;
     }
     // The previous good state stays beside the new one: if the new file is
     // ever damaged, the consumer resumes from the older state (redelivering
     // some messages) rather than from its start policy (which could skip).
-    let state_path = dir.join("state.json");
-    if state_path.exists() {
-        let _ = std::fs::rename(&state_path, dir.join("state.prev.json"));
+    let state_path = dir.join(STATE);
+    if io.open(&state_path, false).is_ok() {
+        io.rename(&state_path, &dir.join(STATE_PREV))?;
     }
-    write_atomic(
-        &state_path,
-        &serde_json::to_vec(state).map_err(std::io::Error::other)?,
-        sync,
-    )
+    let body =
+        smallfile::encode_checked(&serde_json::to_vec(state).map_err(std::io::Error::other)?);
+    smallfile::replace_atomic(io, &state_path, &body, sync)
 }
 
-fn write_atomic(path: &Path, body: &[u8], sync: bool) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, body)?;
-    if sync {
-        std::fs::File::open(&tmp)?.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+const STATE: &str = "state.json";
+const STATE_PREV: &str = "state.prev.json";
+
+/// Decodes a state file's bytes: checksum (when present), then JSON.
+pub fn decode_state(data: &[u8]) -> Result<Persisted, String> {
+    let body = smallfile::decode_checked(data).map_err(|e| e.to_string())?;
+    serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
-/// Reads a durable's files; `None` for the state when it is missing or damaged
-/// (the consumer then restarts from its ack floor as recorded, or its policy).
-pub fn read(dir: &Path) -> Result<(Meta, Option<Persisted>), String> {
-    let meta: Meta = std::fs::read(dir.join("meta.json"))
+/// What [`read`] found.
+pub struct Loaded {
+    pub meta: Meta,
+    /// `None` when neither the state nor the previous state is usable.
+    pub state: Option<Persisted>,
+    /// Why `state.json` was not used, when it exists but is damaged.
+    pub damaged: Option<String>,
+}
+
+/// Reads a durable's files; the state is `None` when it is missing or damaged
+/// (the consumer then restarts from its previous state, or its policy).
+pub fn read(io: &dyn StoreIo, dir: &Path) -> Result<Loaded, String> {
+    let meta: Meta = smallfile::read_file(io, &dir.join("meta.json"))
         .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))?;
-    let parse = |name: &str| -> Option<Persisted> {
-        std::fs::read(dir.join(name))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-    };
-    let state = parse("state.json").or_else(|| {
-        let prev = parse("state.prev.json");
-        if prev.is_some() {
-            tracing::warn!(
-                "Consumer state in {} is damaged or missing; resuming from the previous saved state",
-                dir.display()
-            );
+        .and_then(|b| {
+            let body = smallfile::decode_checked(&b).map_err(|e| e.to_string())?;
+            serde_json::from_slice(body).map_err(|e| e.to_string())
+        })?;
+    let parse = |name: &str| -> Result<Option<Persisted>, String> {
+        match smallfile::read_file(io, &dir.join(name)) {
+            Ok(b) => decode_state(&b).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
         }
-        prev
-    });
-    Ok((meta, state))
+    };
+    let (state, damaged) = match parse(STATE) {
+        Ok(Some(s)) => (Some(s), None),
+        current => {
+            let damaged = current.err();
+            let prev = parse(STATE_PREV).ok().flatten();
+            if let Some(why) = &damaged {
+                tracing::warn!(
+                    "Consumer state in {} is damaged ({why}); resuming from {}",
+                    dir.display(),
+                    if prev.is_some() {
+                        "the previous saved state"
+                    } else {
+                        "its deliver policy"
+                    }
+                );
+            }
+            (prev, damaged)
+        }
+    };
+    Ok(Loaded {
+        meta,
+        state,
+        damaged,
+    })
 }
+
+#[cfg(test)]
+#[path = "state_powercut_tests.rs"]
+mod powercut_tests;
