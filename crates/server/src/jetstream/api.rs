@@ -95,6 +95,18 @@ struct Api {
 
 impl InternalHandler for Api {
     fn deliver(&self, msg: &Message<'_>) {
+        self.handle(msg, None);
+    }
+
+    /// The requester is named in the `$JS.EVENT.ADVISORY.API` audit.
+    fn deliver_from(&self, publisher: &crate::client::ClientShared, msg: &Message<'_>) -> bool {
+        self.handle(msg, Some(publisher));
+        true
+    }
+}
+
+impl Api {
+    fn handle(&self, msg: &Message<'_>, publisher: Option<&crate::client::ClientShared>) {
         let Some(js) = self.js.upgrade() else { return };
         let Some(reply) = msg.reply else {
             // nats-server ignores API requests nobody can receive an answer to.
@@ -117,6 +129,7 @@ impl InternalHandler for Api {
         };
         js.count_api(failed);
         server.publish_in(&js.account, reply, None, None, &body);
+        js.audit_api(&server, publisher, &subject, msg.payload, &body);
     }
 }
 
@@ -319,7 +332,10 @@ fn create(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamCreateRe
     }
     inherit_mirror_direct(js, &mut cfg);
     // nats-server says `did_create` for an identical re-create as well.
-    let (stream, _created_now) = js.create_stream(cfg)?;
+    let (stream, created_now) = js.create_stream(cfg)?;
+    if created_now {
+        js.advise_stream(&stream.name, super::advisories::Action::Create);
+    }
     let mut info = stream_info(js, &stream, &StreamInfoRequest::default(), Detail::Full);
     info.cluster = None;
     Ok(StreamCreateResponse {
@@ -386,6 +402,7 @@ fn update(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamUpdateRe
         return Err(JsError::new(JsErrorKind::StreamMirrorNotUpdatable));
     }
     let stream = js.update_stream(cfg)?;
+    js.advise_stream(&stream.name, super::advisories::Action::Modify);
     let mut info = stream_info(js, &stream, &StreamInfoRequest::default(), Detail::Full);
     info.cluster = None;
     Ok(StreamUpdateResponse(Some(info)))
@@ -513,6 +530,8 @@ fn stream_info(
 
 fn delete(js: &Arc<JsAccount>, name: &str) -> Result<StreamDeleteResponse, JsError> {
     js.delete_stream(name)?;
+    // After the consumers' own advisories, as nats-server sends them.
+    js.advise_stream(name, super::advisories::Action::Delete);
     Ok(StreamDeleteResponse::SUCCESS)
 }
 

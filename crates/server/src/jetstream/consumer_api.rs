@@ -181,7 +181,13 @@ fn create(
     if stream_full || js.consumer_limit_reached() {
         return Err(JsError::new(JsErrorKind::MaximumConsumersLimit));
     }
+    let until = cfg.pause_until;
     let consumer = js.add_consumer(&stream, name, cfg, Utc::now(), None)?;
+    consumer.advise_action(super::advisories::Action::Create);
+    // A consumer created paused says so (nats-server checks the time is ahead).
+    if until.is_some_and(|t| t > Utc::now()) {
+        consumer.advise_pause(until);
+    }
     Ok(ConsumerCreateResponse(Some(consumer.info())))
 }
 
@@ -514,9 +520,14 @@ fn pause(
     let (_, c) = consumer_of(js, stream, name)?;
     let mut cfg = c.config();
     let now = Utc::now();
+    let before = cfg.pause_until;
     cfg.pause_until = req.pause_until.filter(|t| *t > now);
     c.set_config(cfg.clone());
     let until = cfg.pause_until;
+    // Announced when it changes, as nats-server's config update does.
+    if until != before {
+        c.advise_pause(until);
+    }
     Ok(ConsumerPauseResponse {
         paused: until.is_some(),
         pause_until: until.unwrap_or_else(zero_time),

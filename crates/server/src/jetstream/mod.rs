@@ -7,6 +7,7 @@
 //! `meta.json` (the configuration and creation time) and `msgs/` (the
 //! FileStore's blocks). Memory streams are not persisted, as in nats-server.
 
+pub mod advisories;
 pub mod api;
 pub mod check;
 pub mod consumer;
@@ -524,28 +525,22 @@ impl JsAccount {
             d.len,
             d.cause
         );
-        let mut body = serde_json::json!({
-            "type": "io.rnats.jetstream.advisory.v1.stream_corruption",
-            "id": consumer::timers::advisory_id(),
-            "timestamp": api::go_time_of(&Utc::now()),
-            "stream": stream,
-            "block": d.block,
-            "file": d.file.display().to_string(),
-            "offset": d.offset,
-            "bytes": d.len,
-            "cause": d.cause,
-        });
-        if let Some((first, last)) = d.seqs {
-            body["first_seq"] = first.into();
-            body["last_seq"] = last.into();
-        }
-        let subject = format!("$JS.EVENT.ADVISORY.STREAM.CORRUPTION.{stream}");
-        server.publish_in(
+        let subject = format!("{}.{stream}", advisories::STREAM_CORRUPTION);
+        advisories::publish(
+            server,
             &self.account,
-            subject.as_bytes(),
-            None,
-            None,
-            body.to_string().as_bytes(),
+            &subject,
+            advisories::STREAM_CORRUPTION_TYPE,
+            |_| advisories::StreamCorruption {
+                stream,
+                block: d.block,
+                file: d.file.display().to_string(),
+                offset: d.offset,
+                bytes: d.len,
+                cause: &d.cause,
+                first_seq: d.seqs.map(|s| s.0),
+                last_seq: d.seqs.map(|s| s.1),
+            },
         );
     }
 

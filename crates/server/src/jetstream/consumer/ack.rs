@@ -12,8 +12,10 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::super::types::AckPolicy;
+use super::advise::AckSample;
 use super::state::State;
 use super::Consumer;
+use crate::jetstream::advisories::{sample_percent, should_sample};
 use crate::router::Message;
 use crate::subscription::InternalHandler;
 
@@ -140,18 +142,39 @@ impl State {
 
 impl Consumer {
     fn on_ack(self: &Arc<Self>, subject: &str, body: &[u8], reply: Option<&[u8]>) {
-        let Some((_dc, sseq, _dseq)) = parse_subject(subject) else {
+        let Some((dc, sseq, dseq)) = parse_subject(subject) else {
             return;
         };
         let kind = parse_body(body);
         let mut terminated = None;
+        let mut naked = false;
+        let mut sample = None;
         let mut acked_any = Vec::new();
         {
             let mut st = self.state.lock();
             let now = Instant::now();
             match kind {
-                AckKind::Ack | AckKind::Next(_) => acked_any = st.ack(sseq),
-                AckKind::Nak(delay) => st.nak(sseq, delay, now),
+                AckKind::Ack | AckKind::Next(_) => {
+                    // nats-server samples explicit acks of pending messages only.
+                    if st.config.ack_policy == AckPolicy::Explicit {
+                        let percent = sample_percent(&st.config.sample_frequency);
+                        sample = st
+                            .pending
+                            .get(&sseq)
+                            .filter(|_| should_sample(percent))
+                            .map(|p| AckSample {
+                                seq: sseq,
+                                dseq,
+                                deliveries: dc,
+                                ack_time: now.saturating_duration_since(p.sent),
+                            });
+                    }
+                    acked_any = st.ack(sseq);
+                }
+                AckKind::Nak(delay) => {
+                    naked = st.pending.contains_key(&sseq);
+                    st.nak(sseq, delay, now);
+                }
                 AckKind::Progress => st.progress(sseq, now),
                 AckKind::Term => {
                     if let Some(t) = st.term(sseq) {
@@ -165,6 +188,12 @@ impl Consumer {
                 st.last_ack_at = Some(Utc::now());
                 st.dirty = true;
             }
+        }
+        if naked {
+            self.advise_nak(sseq, dseq, dc);
+        }
+        if let Some(s) = sample {
+            self.sample_ack(s);
         }
         if let Some((deliveries, dseq)) = terminated {
             let reason = body

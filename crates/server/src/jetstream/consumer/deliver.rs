@@ -403,6 +403,7 @@ impl State {
                 Pending {
                     dseq: self.dseq,
                     deadline: now + wait,
+                    sent: now,
                 },
             );
         }

@@ -16,6 +16,7 @@
 //! choosing messages; frames are published after the lock is released.
 
 pub mod ack;
+pub mod advise;
 pub mod deliver;
 #[cfg(test)]
 mod model_tests;
@@ -66,6 +67,8 @@ pub struct Consumer {
     saving: AtomicBool,
     /// Serialises state writes (they share a temporary file name).
     save_lock: Mutex<()>,
+    /// When an announced pause ends (its end is announced too).
+    pause_ends: Mutex<Option<DateTime<Utc>>>,
 }
 
 /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`: a pull request.
@@ -124,6 +127,7 @@ impl Consumer {
             confirmations: Mutex::new(Vec::new()),
             saving: AtomicBool::new(false),
             save_lock: Mutex::new(()),
+            pause_ends: Mutex::new(None),
         })
     }
 
@@ -204,9 +208,13 @@ impl Consumer {
         }
     }
 
-    /// Stops and removes persisted state.
+    /// Stops and removes persisted state (announced with `CONSUMER.DELETED`).
     pub fn delete(&self) {
+        let was_running = !self.deleted.load(Ordering::Acquire);
         self.stop(true);
+        if was_running {
+            self.advise_action(crate::jetstream::advisories::Action::Delete);
+        }
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }

@@ -464,6 +464,7 @@ mod tests {
             super::super::state::Pending {
                 dseq: 1,
                 deadline: Instant::now(),
+                sent: Instant::now(),
             },
         );
         assert_eq!(select(&mut st, 0, &mut ev, &mut wrong), Some((0, false)));

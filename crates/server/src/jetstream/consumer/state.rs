@@ -20,6 +20,8 @@ pub struct Pending {
     pub dseq: u64,
     /// When it is redelivered if not acked.
     pub deadline: Instant,
+    /// When it was (last) sent: the ack metric's `ack_time` counts from here.
+    pub sent: Instant,
 }
 
 /// A pull request waiting for messages.
@@ -200,9 +202,17 @@ impl State {
         self.ack_floor_d = p.ack_floor_d;
         self.ack_floor_s = p.ack_floor_s;
         // Unacked messages are redelivered after ack_wait, as after any delivery.
-        let deadline = Instant::now() + self.ack_wait();
+        let sent = Instant::now();
+        let deadline = sent + self.ack_wait();
         for (sseq, dseq, deliveries) in p.pending {
-            self.pending.insert(sseq, Pending { dseq, deadline });
+            self.pending.insert(
+                sseq,
+                Pending {
+                    dseq,
+                    deadline,
+                    sent,
+                },
+            );
             self.redelivered.insert(sseq, deliveries);
         }
     }

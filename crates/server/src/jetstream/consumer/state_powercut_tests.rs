@@ -70,6 +70,7 @@ fn run(seed: u64) {
                 Pending {
                     dseq,
                     deadline: Instant::now(),
+                    sent: Instant::now(),
                 },
             );
             st.redelivered.insert(sseq, 1);

@@ -8,7 +8,6 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use serde_json::json;
 
 use super::super::headers;
 use super::super::types::AckPolicy;
@@ -243,6 +242,7 @@ impl Consumer {
         for (seq, deliveries) in max_delivered {
             self.advise_max_deliveries(seq, deliveries);
         }
+        self.advise_pause_ended();
         if inactive {
             if let Some(stream) = self.stream.upgrade() {
                 stream.remove_consumer(&self.name);
@@ -261,57 +261,6 @@ impl Consumer {
         }
         self.pump();
         false
-    }
-
-    fn advisory(&self, subject: String, body: serde_json::Value) {
-        if let Some(server) = self.server.upgrade() {
-            let body = body.to_string();
-            server.publish_in(
-                &self.account,
-                subject.as_bytes(),
-                None,
-                None,
-                body.as_bytes(),
-            );
-        }
-    }
-
-    pub fn advise_max_deliveries(&self, seq: u64, deliveries: u64) {
-        let subject = format!(
-            "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}",
-            self.stream_name, self.name
-        );
-        let body = json!({
-            "type": "io.nats.jetstream.advisory.v1.max_deliver",
-            "id": advisory_id(),
-            "timestamp": super::super::api::go_time_of(&Utc::now()),
-            "stream": self.stream_name,
-            "consumer": self.name,
-            "stream_seq": seq,
-            "deliveries": deliveries,
-        });
-        self.advisory(subject, body);
-    }
-
-    pub fn advise_terminated(&self, seq: u64, dseq: u64, deliveries: u64, reason: &str) {
-        let subject = format!(
-            "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{}.{}",
-            self.stream_name, self.name
-        );
-        let mut body = json!({
-            "type": "io.nats.jetstream.advisory.v1.terminated",
-            "id": advisory_id(),
-            "timestamp": super::super::api::go_time_of(&Utc::now()),
-            "stream": self.stream_name,
-            "consumer": self.name,
-            "consumer_seq": dseq,
-            "stream_seq": seq,
-            "deliveries": deliveries,
-        });
-        if !reason.is_empty() {
-            body["reason"] = reason.into();
-        }
-        self.advisory(subject, body);
     }
 }
 
