@@ -12,7 +12,23 @@ use crate::conn::{ConnOpts, Js};
 use crate::output::{
     human_duration, nanos, num, parse_duration, parse_signed_duration, print_json, Columns, Table,
 };
+use crate::prompt::Prompter;
 use crate::stream::{confirm, strip_type};
+
+// Help shown for `?` at the `consumer add` questions (the nats CLI's wording).
+const HELP_NAME: &str = "This will be used for the name to be used when referencing this Consumer later. Settable using 'name' CLI argument";
+const HELP_TARGET: &str = "Consumers can be in 'push' or 'pull' mode, in 'push' mode messages are dispatched in real time to a target NATS subject, this is that subject. Leaving this blank creates a 'pull' mode Consumer. Settable using --target and --pull";
+const HELP_GROUP: &str =
+    "When set push consumers will only deliver messages to subscriptions matching this queue group";
+const HELP_START: &str = "This controls how the Consumer starts out, does it make all messages available, only the latest, latest per subject, ones after a certain time or time sequence. Settable using --deliver";
+const HELP_ACK: &str = "Messages that are not acknowledged will be redelivered at a later time. 'none' means no acknowledgement is needed only 1 delivery ever, 'all' means acknowledging message 10 will also acknowledge 0-9 and 'explicit' means each has to be acknowledged specifically. Settable using --ack";
+const HELP_REPLAY: &str = "Messages can be replayed at the rate they arrived in or as fast as possible. Settable using --replay";
+const HELP_FILTER: &str = "Consumers can filter messages from the stream, this is a space or comma separated list that can include wildcards. Settable using --filter";
+const HELP_MAX_DELIVER: &str = "When this is -1 unlimited attempts to deliver an un acknowledged message is made, when this is >0 it will be maximum amount of times a message is delivered after which it is ignored. Settable using --max-deliver.";
+const HELP_MAX_PENDING: &str = "The maximum number of messages without acknowledgement that can be outstanding, once this limit is reached message delivery will be suspended. Settable using --max-pending.";
+const HELP_HEARTBEAT: &str = "When a Push consumer is idle for the given period an empty message with a Status header of 100 will be sent to the delivery subject, settable using --heartbeat";
+const HELP_BACKOFF: &str = "Adds a Backoff policy for use with delivery retries. Linear grows at equal intervals between min and max.";
+const HELP_BACKOFF_RANGE: &str = "Backoff policies range from min to max";
 
 #[derive(Subcommand, Debug)]
 pub enum ConsumerCmd {
@@ -47,8 +63,8 @@ pub enum Replay {
 
 #[derive(Args, Debug)]
 pub struct AddArgs {
-    /// Stream name
-    pub stream: String,
+    /// Stream name (asked for on a terminal when missing)
+    pub stream: Option<String>,
     /// Consumer name
     pub consumer: Option<String>,
     /// JSON file to read configuration from (a config or `con info -j` output)
@@ -57,7 +73,7 @@ pub struct AddArgs {
     /// Save configuration instead of creating
     #[arg(long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
-    /// Accept default values for all prompts (rnats never prompts)
+    /// Accept default values for all prompts
     #[arg(long)]
     pub defaults: bool,
     /// Acknowledgment policy (none, all, explicit)
@@ -197,7 +213,86 @@ pub struct NextArgs {
     pub count: usize,
 }
 
-fn build_config(a: &AddArgs) -> Result<(String, Value)> {
+/// Config fields for a start policy answer: `all`, `new`, `last`,
+/// `subject`, a stream sequence, or a duration to look back.
+fn start_policy(policy: &str) -> Result<Vec<(&'static str, Value)>, String> {
+    Ok(match policy.trim() {
+        "all" | "" => vec![("deliver_policy", json!("all"))],
+        "new" | "next" => vec![("deliver_policy", json!("new"))],
+        "last" => vec![("deliver_policy", json!("last"))],
+        "subject" | "last_per_subject" => vec![("deliver_policy", json!("last_per_subject"))],
+        other => {
+            if let Ok(seq) = other.parse::<u64>() {
+                vec![
+                    ("deliver_policy", json!("by_start_sequence")),
+                    ("opt_start_seq", json!(seq)),
+                ]
+            } else {
+                let d = parse_duration(other)
+                    .map_err(|e| format!("invalid start policy {other:?}: {e}"))?;
+                let ago = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
+                let start = chrono::Utc::now() - ago;
+                vec![
+                    ("deliver_policy", json!("by_start_time")),
+                    (
+                        "opt_start_time",
+                        json!(start.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
+                    ),
+                ]
+            }
+        }
+    })
+}
+
+/// The nats CLI's optional retry backoff questions (asked on a terminal
+/// only): `linear` spreads `steps` delays evenly from min to max, in ns.
+fn ask_backoff(p: &mut Prompter) -> Result<Vec<u64>> {
+    if !p.interactive() || !p.confirm("Add a Retry Backoff Policy", false)? {
+        return Ok(Vec::new());
+    }
+    let mode = p.select("Backoff policy", &["linear", "none"], "none", HELP_BACKOFF)?;
+    if mode == "none" {
+        return Ok(Vec::new());
+    }
+    let min = p.parsed(
+        "Minimum retry time",
+        "1m",
+        HELP_BACKOFF_RANGE,
+        parse_duration,
+    )?;
+    let max = p.parsed(
+        "Maximum retry time",
+        "10m",
+        HELP_BACKOFF_RANGE,
+        parse_duration,
+    )?;
+    let steps = p.parsed(
+        "Number of steps to generate in the policy",
+        "20",
+        "Number of steps to create between min and max",
+        |s| match s.trim().parse::<u64>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err("backoff steps must be > 0".to_string()),
+        },
+    )?;
+    if max < min {
+        bail!("backoff minimum must be less than maximum");
+    }
+    Ok(linear_backoff(min, max, steps))
+}
+
+fn linear_backoff(min: Duration, max: Duration, steps: u64) -> Vec<u64> {
+    let (lo, hi) = (min.as_nanos() as u64, max.as_nanos() as u64);
+    if steps == 1 {
+        return vec![lo];
+    }
+    let step = (hi - lo) / (steps - 1);
+    (0..steps).map(|i| lo + step * i).collect()
+}
+
+/// The consumer config from `--config`, flags, and answers to the questions
+/// flags left open.
+fn build_config(a: &AddArgs, p: &mut Prompter) -> Result<(String, Value)> {
     if let Some(path) = &a.config {
         let mut cfg = crate::stream::load_config_file(path)?;
         let o = cfg
@@ -218,21 +313,120 @@ fn build_config(a: &AddArgs) -> Result<(String, Value)> {
     let name = match (&a.consumer, a.ephemeral) {
         (Some(n), _) => n.clone(),
         (None, true) => String::new(),
-        (None, false) => bail!("a consumer name is required (or pass --ephemeral)"),
+        (None, false) => p.required(
+            "Consumer name",
+            HELP_NAME,
+            "a consumer name is required (or pass --ephemeral)",
+        )?,
     };
-    let ack = match a.ack.unwrap_or(AckPolicy::Explicit) {
-        AckPolicy::None => "none",
-        AckPolicy::All => "all",
-        AckPolicy::Explicit => "explicit",
+    if a.pull && a.target.is_some() {
+        bail!("--pull and --target are mutually exclusive");
+    }
+    let target = match (&a.target, a.pull) {
+        (Some(t), _) => Some(t.clone()),
+        (None, true) => None,
+        (None, false) => Some(p.input(
+            "Delivery target (empty for Pull Consumers)",
+            "",
+            HELP_TARGET,
+        )?),
+    }
+    .filter(|t| !t.is_empty());
+    let deliver_group = match (&target, &a.deliver_group) {
+        (Some(_), Some(g)) => Some(g.clone()),
+        (Some(_), None) => Some(p.input("Delivery Queue Group", "", HELP_GROUP)?),
+        (None, _) => None,
+    }
+    .filter(|g| !g.is_empty());
+    let start = match &a.deliver {
+        Some(d) => start_policy(d).map_err(|e| anyhow!(e))?,
+        None => p.parsed(
+            "Start policy (all, new, last, subject, 1h, msg sequence)",
+            "all",
+            HELP_START,
+            start_policy,
+        )?,
     };
-    let replay = match a.replay.unwrap_or(Replay::Instant) {
-        Replay::Instant => "instant",
-        Replay::Original => "original",
+    let ack = match a.ack {
+        Some(AckPolicy::None) => "none".to_string(),
+        Some(AckPolicy::All) => "all".to_string(),
+        Some(AckPolicy::Explicit) => "explicit".to_string(),
+        None => {
+            let default = if target.is_some() { "none" } else { "explicit" };
+            p.select(
+                "Acknowledgment policy",
+                &["explicit", "all", "none"],
+                default,
+                HELP_ACK,
+            )?
+        }
     };
+    let acked = ack != "none";
+    let replay = match a.replay {
+        Some(Replay::Instant) => "instant".to_string(),
+        Some(Replay::Original) => "original".to_string(),
+        None => p.select(
+            "Replay policy",
+            &["instant", "original"],
+            "instant",
+            HELP_REPLAY,
+        )?,
+    };
+    let filters = if a.filter.is_empty() {
+        let f = p.input("Filter Stream by subjects (blank for all)", "", HELP_FILTER)?;
+        f.split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    } else {
+        a.filter.clone()
+    };
+    let max_deliver = match a.max_deliver {
+        Some(n) => n,
+        None if acked => p.parsed(
+            "Maximum Allowed Deliveries",
+            "-1",
+            HELP_MAX_DELIVER,
+            crate::stream::parse_int,
+        )?,
+        None => -1,
+    };
+    let max_pending = match a.max_pending {
+        -1 if acked => p.parsed(
+            "Maximum Acknowledgments Pending",
+            "0",
+            HELP_MAX_PENDING,
+            crate::stream::parse_int,
+        )?,
+        n => n,
+    };
+    let (heartbeat, flow_control) = match &target {
+        Some(_) => {
+            let hb = match a.heartbeat {
+                Some(h) => h,
+                None => p.parsed("Idle Heartbeat", "0s", HELP_HEARTBEAT, parse_duration)?,
+            };
+            let fc =
+                a.flow_control || p.confirm("Enable Flow Control, ie --flow-control", false)?;
+            (hb, fc)
+        }
+        None => (Duration::ZERO, false),
+    };
+    let headers_only = a.headers_only || p.confirm("Deliver headers only without bodies", false)?;
+    let backoff = if acked { ask_backoff(p)? } else { Vec::new() };
+
     let mut cfg = json!({
         "ack_policy": ack,
         "replay_policy": replay,
-        "max_deliver": a.max_deliver.unwrap_or(-1),
+        "max_deliver": if !acked {
+            -1
+        } else if max_deliver == -1 && !backoff.is_empty() {
+            // The server wants more deliveries than backoff steps.
+            backoff.len() as i64 + 1
+        } else {
+            max_deliver
+        },
     });
     let o = cfg.as_object_mut().expect("object");
     if !name.is_empty() {
@@ -241,54 +435,27 @@ fn build_config(a: &AddArgs) -> Result<(String, Value)> {
             o.insert("durable_name".into(), json!(name));
         }
     }
-    let deliver = a.deliver.clone().unwrap_or_else(|| "all".into());
-    match deliver.as_str() {
-        "all" | "" => {
-            o.insert("deliver_policy".into(), json!("all"));
-        }
-        "new" | "next" => {
-            o.insert("deliver_policy".into(), json!("new"));
-        }
-        "last" => {
-            o.insert("deliver_policy".into(), json!("last"));
-        }
-        "subject" | "last_per_subject" => {
-            o.insert("deliver_policy".into(), json!("last_per_subject"));
-        }
-        other => {
-            if let Ok(seq) = other.parse::<u64>() {
-                o.insert("deliver_policy".into(), json!("by_start_sequence"));
-                o.insert("opt_start_seq".into(), json!(seq));
-            } else {
-                let d = parse_duration(other)
-                    .map_err(|e| anyhow!("invalid --deliver {other:?}: {e}"))?;
-                let start = chrono::Utc::now()
-                    - chrono::Duration::from_std(d).map_err(|e| anyhow!("{e}"))?;
-                o.insert("deliver_policy".into(), json!("by_start_time"));
-                o.insert(
-                    "opt_start_time".into(),
-                    json!(start.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
-                );
-            }
-        }
+    for (k, v) in start {
+        o.insert(k.into(), v);
     }
-    match a.filter.len() {
+    match filters.len() {
         0 => {}
         1 => {
-            if !a.filter[0].is_empty() {
-                o.insert("filter_subject".into(), json!(a.filter[0]));
+            if !filters[0].is_empty() {
+                o.insert("filter_subject".into(), json!(filters[0]));
             }
         }
         _ => {
-            o.insert("filter_subjects".into(), json!(a.filter));
+            o.insert("filter_subjects".into(), json!(filters));
         }
     }
     let (neg, wait) = parse_signed_duration(&a.wait).map_err(|e| anyhow!(e))?;
     if !neg && !wait.is_zero() {
         o.insert("ack_wait".into(), json!(wait.as_nanos() as u64));
     }
-    if a.max_pending >= 0 {
-        o.insert("max_ack_pending".into(), json!(a.max_pending));
+    // A prompted `0` means "the server's default", as leaving it out does.
+    if max_pending > 0 || (max_pending == 0 && a.max_pending == 0) {
+        o.insert("max_ack_pending".into(), json!(max_pending));
     }
     if a.sample >= 0 {
         if a.sample > 100 {
@@ -301,8 +468,11 @@ fn build_config(a: &AddArgs) -> Result<(String, Value)> {
     if let Some(d) = &a.description {
         o.insert("description".into(), json!(d));
     }
-    if a.headers_only {
+    if headers_only {
         o.insert("headers_only".into(), json!(true));
+    }
+    if !backoff.is_empty() {
+        o.insert("backoff".into(), json!(backoff));
     }
     if let Some(r) = a.replicas {
         o.insert("num_replicas".into(), json!(r));
@@ -313,21 +483,20 @@ fn build_config(a: &AddArgs) -> Result<(String, Value)> {
     if let Some(t) = a.inactive_threshold {
         o.insert("inactive_threshold".into(), json!(t.as_nanos() as u64));
     }
-    match (&a.target, a.pull) {
-        (Some(_), true) => bail!("--pull and --target are mutually exclusive"),
-        (Some(t), false) => {
+    match &target {
+        Some(t) => {
             o.insert("deliver_subject".into(), json!(t));
-            if let Some(g) = &a.deliver_group {
+            if let Some(g) = &deliver_group {
                 o.insert("deliver_group".into(), json!(g));
             }
-            if a.flow_control {
+            if flow_control {
                 o.insert("flow_control".into(), json!(true));
             }
-            if let Some(h) = a.heartbeat {
-                o.insert("idle_heartbeat".into(), json!(h.as_nanos() as u64));
+            if !heartbeat.is_zero() {
+                o.insert("idle_heartbeat".into(), json!(heartbeat.as_nanos() as u64));
             }
         }
-        (None, _) => {
+        None => {
             if let Some(w) = a.max_waiting {
                 o.insert("max_waiting".into(), json!(w));
             }
@@ -348,7 +517,7 @@ fn build_config(a: &AddArgs) -> Result<(String, Value)> {
 pub async fn run(conn: &ConnOpts, cmd: ConsumerCmd) -> Result<()> {
     if let ConsumerCmd::Add(a) = &cmd {
         if let Some(out) = &a.output {
-            let (_, cfg) = build_config(a)?;
+            let (_, cfg) = build_config(a, &mut Prompter::new(a.defaults))?;
             std::fs::write(out, serde_json::to_vec_pretty(&cfg)?)
                 .with_context(|| format!("could not write {}", out.display()))?;
             return Ok(());
@@ -389,14 +558,19 @@ pub async fn run(conn: &ConnOpts, cmd: ConsumerCmd) -> Result<()> {
 }
 
 async fn add(js: &Js, a: AddArgs) -> Result<()> {
-    let (name, cfg) = build_config(&a)?;
-    let req = json!({ "stream_name": a.stream, "config": cfg });
+    let mut p = Prompter::new(a.defaults);
+    let stream = match &a.stream {
+        Some(s) => s.clone(),
+        None => select_stream(js, &mut p).await?,
+    };
+    let (name, cfg) = build_config(&a, &mut p)?;
+    let req = json!({ "stream_name": stream, "config": cfg });
     let subject = if name.is_empty() {
-        format!("CONSUMER.CREATE.{}", a.stream)
+        format!("CONSUMER.CREATE.{stream}")
     } else {
         match cfg["filter_subject"].as_str() {
-            Some(f) if !f.is_empty() => format!("CONSUMER.CREATE.{}.{}.{}", a.stream, name, f),
-            _ => format!("CONSUMER.CREATE.{}.{}", a.stream, name),
+            Some(f) if !f.is_empty() => format!("CONSUMER.CREATE.{stream}.{name}.{f}"),
+            _ => format!("CONSUMER.CREATE.{stream}.{name}"),
         }
     };
     let info = strip_type(
@@ -410,6 +584,24 @@ async fn add(js: &Js, a: AddArgs) -> Result<()> {
         show_info(&info);
     }
     Ok(())
+}
+
+/// "Select a Stream" when `con add` was given none (terminal only).
+async fn select_stream(js: &Js, p: &mut Prompter) -> Result<String> {
+    if !p.interactive() {
+        bail!("a stream name is required");
+    }
+    let mut names: Vec<String> = crate::stream::list_streams(js, None)
+        .await?
+        .iter()
+        .filter_map(|s| s["config"]["name"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    let Some(first) = names.first().cloned() else {
+        bail!("no Streams are defined");
+    };
+    let options: Vec<&str> = names.iter().map(String::as_str).collect();
+    p.select("Select a Stream", &options, &first, "")
 }
 
 pub async fn consumer_info(js: &Js, stream: &str, consumer: &str) -> Result<Value> {

@@ -11,6 +11,7 @@ mod kv;
 mod obj;
 mod output;
 mod progress;
+mod prompt;
 mod pubsub;
 mod stream;
 mod sys;

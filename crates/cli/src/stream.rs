@@ -11,6 +11,21 @@ use crate::conn::{ConnOpts, Js};
 use crate::output::{
     ibytes, nanos, num, parse_bytes, parse_signed_duration, print_json, Columns, Table,
 };
+use crate::prompt::{go_duration, Prompter};
+
+// Help shown for `?` at the `stream add` questions (the nats CLI's wording).
+const HELP_SUBJECTS: &str = "Streams consume messages from subjects, this is a space or comma separated list that can include wildcards. Settable using --subjects";
+const HELP_STORAGE: &str = "Streams are stored on the server, this can be one of many backends and all are usable in clustering mode. Settable using --storage";
+const HELP_REPLICAS: &str =
+    "When clustered, defines how many replicas of the data to store.  Settable using --replicas";
+const HELP_RETENTION: &str = "Messages are retained either based on limits like size and age (Limits), as long as there are Consumers (Interest) or until any worker processed them (Work Queue)";
+const HELP_DISCARD: &str = "Once the Stream reaches its limits of size or messages, the New policy will prevent further messages from being added while Old will delete old messages.";
+const HELP_MAX_MSGS: &str = "Defines the amount of messages to keep in the store for this Stream, when exceeded oldest messages are removed, -1 for unlimited. Settable using --max-msgs";
+const HELP_MAX_PER_SUBJECT: &str = "Defines the amount of messages to keep in the store for this Stream per unique subject, when exceeded oldest messages are removed, -1 for unlimited. Settable using --max-msgs-per-subject";
+const HELP_MAX_BYTES: &str = "Defines the combined size of all messages in a Stream, when exceeded messages are removed or new ones are rejected, -1 for unlimited. Settable using --max-bytes";
+const HELP_MAX_AGE: &str = "Defines the oldest messages that can be stored in the Stream, any messages older than this period will be removed, -1 for unlimited. Supports units (s)econds, (m)inutes, (h)ours, (y)ears, (M)onths, (d)ays. Settable using --max-age";
+const HELP_MAX_MSG_SIZE: &str = "Defines the maximum size any single message may be to be accepted by the Stream. Settable using --max-msg-size";
+const HELP_DUPE_WINDOW: &str = "Duplicate messages are identified by the Msg-Id headers and tracked within a window of this size. Supports units (s)econds, (m)inutes, (h)ours, (y)ears, (M)onths, (d)ays. Settable using --dupe-window";
 
 #[derive(Subcommand, Debug)]
 pub enum StreamCmd {
@@ -82,7 +97,7 @@ pub struct AddArgs {
     /// Save configuration instead of creating
     #[arg(long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
-    /// Accept default values for all prompts (rnats never prompts)
+    /// Accept default values for all prompts
     #[arg(long)]
     pub defaults: bool,
     /// Subjects that are consumed by the stream
@@ -343,7 +358,16 @@ fn dur_ns(s: &str, what: &str) -> Result<i64> {
     Ok(if neg { 0 } else { d.as_nanos() as i64 })
 }
 
-fn build_config(a: &AddArgs) -> Result<Value> {
+/// A whole number answer (`-1` allowed).
+pub fn parse_int(s: &str) -> Result<i64, String> {
+    s.trim()
+        .parse::<i64>()
+        .map_err(|_| format!("{s:?} is not a whole number"))
+}
+
+/// The stream config from `--config`, flags, and answers to the questions
+/// flags left open.
+fn build_config(a: &AddArgs, p: &mut Prompter) -> Result<Value> {
     if let Some(path) = &a.config {
         let mut cfg = load_config_file(path)?;
         let o = cfg
@@ -371,42 +395,84 @@ fn build_config(a: &AddArgs) -> Result<Value> {
         }
         return Ok(cfg);
     }
-    let name = a
-        .stream
-        .clone()
-        .ok_or_else(|| anyhow!("a stream name is required"))?;
-    let subjects = split_subjects(&a.subjects);
-    let storage = match a.storage.unwrap_or(Storage::File) {
-        Storage::File | Storage::F => "file",
-        Storage::Memory | Storage::M => "memory",
+    let name = match &a.stream {
+        Some(n) => n.clone(),
+        None => p.required("Stream Name", "", "a stream name is required")?,
     };
-    let retention = match a.retention.unwrap_or(Retention::Limits) {
-        Retention::Limits => "limits",
-        Retention::Interest => "interest",
-        Retention::Workq | Retention::Work => "workqueue",
-    };
-    let mut discard = match a.discard.unwrap_or(Discard::Old) {
-        Discard::New => "new",
-        Discard::Old => "old",
-    };
-    if a.discard_per_subject {
-        discard = "new";
+    let mut subjects = split_subjects(&a.subjects);
+    if subjects.is_empty() && p.interactive() {
+        let s = p.required("Subjects", HELP_SUBJECTS, "subjects are required")?;
+        subjects = split_subjects(&[s]);
     }
-    let replicas = a.replicas.unwrap_or(1);
+    let storage = match a.storage {
+        Some(Storage::File | Storage::F) => "file".to_string(),
+        Some(Storage::Memory | Storage::M) => "memory".to_string(),
+        None => p.select("Storage", &["file", "memory"], "file", HELP_STORAGE)?,
+    };
+    let replicas = match a.replicas {
+        Some(r) => r,
+        None => p.parsed("Replication", "1", HELP_REPLICAS, parse_int)?,
+    };
     if replicas <= 0 {
         bail!("replicas should be >= 1");
     }
-    let max_age = match &a.max_age {
-        Some(s) => dur_ns(s, "maximum age limit format")?,
-        None => 0,
+    let retention = match a.retention {
+        Some(Retention::Limits) => "limits",
+        Some(Retention::Interest) => "interest",
+        Some(Retention::Workq | Retention::Work) => "workqueue",
+        None => match p
+            .select(
+                "Retention Policy",
+                &["Limits", "Interest", "Work Queue"],
+                "Limits",
+                HELP_RETENTION,
+            )?
+            .as_str()
+        {
+            "Interest" => "interest",
+            "Work Queue" => "workqueue",
+            _ => "limits",
+        },
+    };
+    let discard = match (a.discard_per_subject, a.discard) {
+        (true, _) | (false, Some(Discard::New)) => "new",
+        (false, Some(Discard::Old)) => "old",
+        (false, None) => {
+            let d = p.select("Discard Policy", &["New", "Old"], "Old", HELP_DISCARD)?;
+            if d == "New" {
+                "new"
+            } else {
+                "old"
+            }
+        }
+    };
+    let max_msgs = match a.max_msgs {
+        0 => p.parsed("Stream Messages Limit", "-1", HELP_MAX_MSGS, parse_int)?,
+        n => n,
+    };
+    let max_msgs_per_subject = match a.max_msgs_per_subject {
+        0 if !subjects.is_empty() => p.parsed(
+            "Per Subject Messages Limit",
+            "-1",
+            HELP_MAX_PER_SUBJECT,
+            parse_int,
+        )?,
+        n => n,
     };
     let max_bytes = match &a.max_bytes {
         Some(s) => parse_bytes(s).map_err(|e| anyhow!(e))?,
-        None => -1,
+        None => p.parsed("Total Stream Size", "-1", HELP_MAX_BYTES, parse_bytes)?,
+    };
+    let age_format = "maximum age limit format";
+    let max_age = match &a.max_age {
+        Some(s) => dur_ns(s, age_format)?,
+        None => p.parsed("Message TTL", "-1", HELP_MAX_AGE, |s| {
+            dur_ns(s, age_format).map_err(|e| e.to_string())
+        })?,
     };
     let max_msg_size = match &a.max_msg_size {
         Some(s) => parse_bytes(s).map_err(|e| anyhow!(e))?,
-        None => -1,
+        None => p.parsed("Max Message Size", "-1", HELP_MAX_MSG_SIZE, parse_bytes)?,
     };
     if max_msg_size > i32::MAX as i64 {
         bail!(
@@ -415,35 +481,55 @@ fn build_config(a: &AddArgs) -> Result<Value> {
             num(i32::MAX)
         );
     }
+    let dupe_format = "duplicate window format";
     let dupe = match &a.dupe_window {
-        Some(s) => dur_ns(s, "duplicate window format")?,
+        Some(s) => dur_ns(s, dupe_format)?,
         None => {
             let two_min = 120_000_000_000i64;
-            if max_age > 0 && max_age < two_min {
+            let default = if max_age > 0 && max_age < two_min {
                 max_age
             } else {
                 two_min
-            }
+            };
+            let default = go_duration(std::time::Duration::from_nanos(default as u64));
+            p.parsed(
+                "Duplicate tracking time window",
+                &default,
+                HELP_DUPE_WINDOW,
+                |s| dur_ns(s, dupe_format).map_err(|e| e.to_string()),
+            )?
         }
+    };
+    let allow_rollup = match (a.allow_rollup, a.no_allow_rollup) {
+        (false, false) => p.confirm("Allow message Roll-ups", false)?,
+        (set, _) => set,
+    };
+    let deny_delete = match (a.deny_delete, a.no_deny_delete) {
+        (false, false) => !p.confirm("Allow message deletion", true)?,
+        (set, _) => set,
+    };
+    let deny_purge = match (a.deny_purge, a.no_deny_purge) {
+        (false, false) => !p.confirm("Allow purging subjects or the entire stream", true)?,
+        (set, _) => set,
     };
     let mut cfg = json!({
         "name": name,
         "subjects": subjects,
         "retention": retention,
         "max_consumers": a.max_consumers,
-        "max_msgs": if a.max_msgs <= 0 { -1 } else { a.max_msgs },
+        "max_msgs": if max_msgs <= 0 { -1 } else { max_msgs },
         "max_bytes": if max_bytes <= 0 { -1 } else { max_bytes },
         "max_age": max_age,
-        "max_msgs_per_subject": if a.max_msgs_per_subject <= 0 { -1 } else { a.max_msgs_per_subject },
+        "max_msgs_per_subject": if max_msgs_per_subject <= 0 { -1 } else { max_msgs_per_subject },
         "max_msg_size": if max_msg_size == 0 { -1 } else { max_msg_size },
         "discard": discard,
         "storage": storage,
         "num_replicas": replicas,
         "duplicate_window": dupe,
         "no_ack": a.no_ack,
-        "allow_rollup_hdrs": a.allow_rollup,
-        "deny_delete": a.deny_delete,
-        "deny_purge": a.deny_purge,
+        "allow_rollup_hdrs": allow_rollup,
+        "deny_delete": deny_delete,
+        "deny_purge": deny_purge,
         "allow_direct": !a.no_allow_direct,
         "mirror_direct": false,
         "sealed": false,
@@ -484,7 +570,7 @@ fn build_config(a: &AddArgs) -> Result<Value> {
 pub async fn run(conn: &ConnOpts, cmd: StreamCmd) -> Result<()> {
     if let StreamCmd::Add(a) = &cmd {
         if let Some(out) = &a.output {
-            let cfg = build_config(a)?;
+            let cfg = build_config(a, &mut Prompter::new(a.defaults))?;
             std::fs::write(out, serde_json::to_vec_pretty(&cfg)?)
                 .with_context(|| format!("could not write {}", out.display()))?;
             return Ok(());
@@ -511,7 +597,7 @@ pub async fn run(conn: &ConnOpts, cmd: StreamCmd) -> Result<()> {
 }
 
 async fn add(js: &Js, a: AddArgs) -> Result<()> {
-    let cfg = build_config(&a)?;
+    let cfg = build_config(&a, &mut Prompter::new(a.defaults))?;
     let name = cfg["name"].as_str().unwrap_or_default().to_string();
     let info = js
         .api(&format!("STREAM.CREATE.{name}"), Some(&cfg))
