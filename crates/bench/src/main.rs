@@ -5,6 +5,7 @@
 mod proto;
 mod report;
 mod server;
+mod tls;
 mod workloads;
 
 use std::io::Read;

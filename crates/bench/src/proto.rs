@@ -1,13 +1,16 @@
 //! proto.rs — the client side of the NATS wire protocol as the load generators
 //! need it: pre-built outgoing frames, an incremental scanner for what the
 //! server sends (INFO/MSG/HMSG/PING/PONG/+OK/-ERR), and a blocking `Conn`
-//! (handshake, SUB, PING/PONG round-trips) over a std `TcpStream`.
+//! (handshake, SUB, PING/PONG round-trips) over a std `TcpStream`, upgraded
+//! to TLS after the INFO when the server requires it.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+use crate::tls::Stream;
 
 /// The CONNECT line every benchmark client sends after reading INFO.
 pub const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\n";
@@ -273,52 +276,43 @@ fn parse_usize(s: &[u8]) -> Result<usize> {
 
 /// A blocking client connection: socket plus scanner.
 pub struct Conn {
-    pub sock: TcpStream,
+    pub sock: Stream,
     pub scan: Scanner,
 }
 
 impl Conn {
-    /// Connects, reads INFO, sends CONNECT. No round-trip yet.
+    /// Connects, reads INFO, upgrades to TLS if INFO says `tls_required`,
+    /// sends CONNECT. No round-trip yet.
     pub fn connect(addr: SocketAddr) -> Result<Self> {
         Self::connect_with_buf(addr, 256 * 1024)
     }
 
     /// Like `connect` with a custom read-buffer size (small for idle conns).
     pub fn connect_with_buf(addr: SocketAddr, buf: usize) -> Result<Self> {
-        let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
             .with_context(|| format!("connect to {addr}"))?;
-        sock.set_nodelay(true).context("set TCP_NODELAY")?;
-        let mut c = Self {
-            sock,
-            scan: Scanner::with_capacity(buf),
-        };
-        c.sock
-            .set_read_timeout(Some(Duration::from_secs(10)))
+        tcp.set_nodelay(true).context("set TCP_NODELAY")?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))
             .context("set read timeout")?;
-        loop {
-            match c.scan.next_frame()? {
-                Some(Frame::Info(_)) => break,
+        let mut sock = Stream::Plain(tcp);
+        let mut scan = Scanner::with_capacity(buf);
+        let tls = loop {
+            match scan.next_frame()? {
+                Some(Frame::Info(info)) => break tls_required(info),
                 Some(other) => bail!("expected INFO first, got {other:?}"),
-                None => c.fill()?,
+                None => fill(&mut scan, &mut sock)?,
             }
+        };
+        if tls {
+            sock = sock.upgrade()?;
         }
-        c.sock.write_all(CONNECT).context("send CONNECT")?;
-        Ok(c)
+        sock.write_all(CONNECT).context("send CONNECT")?;
+        Ok(Self { sock, scan })
     }
 
     /// One blocking read into the scanner; EOF is an error.
     pub fn fill(&mut self) -> Result<()> {
-        let n = match self.scan.read_from(&mut self.sock) {
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                bail!("timed out waiting for the server to send something")
-            }
-            Err(e) => return Err(e).context("read from server"),
-        };
-        if n == 0 {
-            bail!("server closed the connection");
-        }
-        Ok(())
+        fill(&mut self.scan, &mut self.sock)
     }
 
     pub fn subscribe(&mut self, subject: &str, queue: Option<&str>, sid: u32) -> Result<()> {
@@ -350,6 +344,29 @@ impl Conn {
             }
         }
     }
+}
+
+/// One blocking read from `sock` into `scan`; EOF and timeouts are errors.
+fn fill(scan: &mut Scanner, sock: &mut Stream) -> Result<()> {
+    let n = match scan.read_from(sock) {
+        Ok(n) => n,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            bail!("timed out waiting for the server to send something")
+        }
+        Err(e) => return Err(e).context("read from server"),
+    };
+    if n == 0 {
+        bail!("server closed the connection");
+    }
+    Ok(())
+}
+
+/// Whether an INFO line's JSON asks the client to upgrade to TLS.
+fn tls_required(info: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(info)
+        .ok()
+        .and_then(|v| v.get("tls_required").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -493,6 +510,14 @@ mod tests {
         let mut sc = Scanner::with_capacity(64);
         sc.feed(b"MSG a 1 x\r\n");
         assert!(sc.next_frame().is_err());
+    }
+
+    #[test]
+    fn info_tls_flag() {
+        assert!(tls_required(br#"{"server_id":"x","tls_required":true}"#));
+        assert!(!tls_required(br#"{"server_id":"x","tls_required":false}"#));
+        assert!(!tls_required(br#"{"server_id":"x"}"#));
+        assert!(!tls_required(b"not json"));
     }
 
     #[test]

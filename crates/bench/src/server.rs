@@ -1,6 +1,7 @@
 //! server.rs — spawning and killing the servers under test: free loopback
-//! port, start with `-a 127.0.0.1 -p <port>` (plus `-js -sd <fresh temp dir>`
-//! and a config file for JetStream workloads), wait until it speaks INFO,
+//! port, start with `-a 127.0.0.1 -p <port>` (plus `-js -sd <fresh temp dir>`,
+//! `-m <port>` for monitoring, and a config file for `sync_interval` or the
+//! `tls {}` block), wait until it speaks INFO (over TLS if required),
 //! read its RSS from /proc, stop it with SIGTERM and start it again on the
 //! same store (timing "Server is ready"), and kill it on drop.
 
@@ -40,6 +41,10 @@ pub struct Launch {
     pub jetstream: bool,
     /// Also `-c <file>` with `jetstream { sync_interval: always }`.
     pub sync_always: bool,
+    /// A `tls {}` block with the bench's certificate (see `tls.rs`).
+    pub tls: bool,
+    /// `-m <free port>`: the HTTP monitoring endpoint.
+    pub monitor: bool,
 }
 
 /// The log line both servers print once they accept clients.
@@ -79,6 +84,8 @@ impl Drop for TempDir {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// Monitoring port (`-m`), when the launch asked for it.
+    pub http_port: Option<u16>,
     bin: PathBuf,
     /// Arguments after `-a 127.0.0.1 -p <port>`.
     extra: Vec<String>,
@@ -101,22 +108,39 @@ impl Server {
             let port = free_port()?;
             let mut extra = Vec::new();
             let mut dir = None;
-            if launch.jetstream {
-                let d = TempDir::new("js")?;
-                let store = d.path().join("store");
-                extra.extend(["-js".to_string(), "-sd".into(), path_str(&store)?]);
+            if launch.jetstream || launch.tls {
+                let d = TempDir::new(if launch.jetstream { "js" } else { "tls" })?;
+                if launch.jetstream {
+                    let store = d.path().join("store");
+                    extra.extend(["-js".to_string(), "-sd".into(), path_str(&store)?]);
+                }
+                let mut conf = String::new();
                 if launch.sync_always {
-                    let conf = d.path().join("server.conf");
-                    std::fs::write(&conf, "jetstream {\n  sync_interval: always\n}\n")
-                        .with_context(|| format!("write {}", conf.display()))?;
-                    extra.extend(["-c".to_string(), path_str(&conf)?]);
+                    conf.push_str("jetstream {\n  sync_interval: always\n}\n");
+                }
+                if launch.tls {
+                    conf.push_str(&crate::tls::config_block(d.path())?);
+                }
+                if !conf.is_empty() {
+                    let file = d.path().join("server.conf");
+                    std::fs::write(&file, conf)
+                        .with_context(|| format!("write {}", file.display()))?;
+                    extra.extend(["-c".to_string(), path_str(&file)?]);
                 }
                 dir = Some(d);
             }
+            let http_port = if launch.monitor {
+                let p = free_port()?;
+                extra.extend(["-m".to_string(), p.to_string()]);
+                Some(p)
+            } else {
+                None
+            };
             let child = spawn(bin, port, &extra, false)?.0;
             let mut s = Server {
                 child,
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                http_port,
                 bin: bin.to_path_buf(),
                 extra,
                 _dir: dir,

@@ -26,8 +26,8 @@ const SUBJECT: &str = "bench.js";
 const API_INBOX: &str = "bench.js.api";
 const API_SID: &[u8] = b"99";
 /// Reply subject for PubAcks (sid 1).
-const ACK_INBOX: &str = "bench.js.ack";
-const ACK_SID: &[u8] = b"1";
+pub(super) const ACK_INBOX: &str = "bench.js.ack";
+pub(super) const ACK_SID: &[u8] = b"1";
 /// Reply subject for fetched messages (sid 2).
 const FETCH_INBOX: &str = "bench.js.fetch";
 const FETCH_SID: &[u8] = b"2";
@@ -38,7 +38,7 @@ const GET_SID: &[u8] = b"3";
 const PREFILL_WINDOW: usize = 256;
 /// Keys in the KV bucket.
 const KV_KEYS: usize = 10_000;
-const KV_STREAM: &str = "KV_b";
+pub(super) const KV_STREAM: &str = "KV_b";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Storage {
@@ -57,8 +57,8 @@ impl Storage {
 
 /// A connection with the API reply inbox subscribed (and the PubAck inbox,
 /// so one connection can both manage streams and publish).
-struct JsConn {
-    conn: Conn,
+pub(super) struct JsConn {
+    pub(super) conn: Conn,
 }
 
 impl JsConn {
@@ -71,7 +71,7 @@ impl JsConn {
     }
 
     /// One JS API request; fails on an `error` in the answer.
-    fn request(&mut self, subject: &str, body: &Value) -> Result<Value> {
+    pub(super) fn request(&mut self, subject: &str, body: &Value) -> Result<Value> {
         let body = serde_json::to_vec(body)?;
         let c = &mut self.conn;
         c.sock
@@ -202,7 +202,7 @@ fn publish_acked(
 }
 
 /// Every PubAck must lack an `"error"` key; the first must parse with `seq`.
-fn check_puback(payload: &[u8], first: bool) -> Result<()> {
+pub(super) fn check_puback(payload: &[u8], first: bool) -> Result<()> {
     let text = || String::from_utf8_lossy(&payload[..payload.len().min(300)]).into_owned();
     if payload.is_empty() {
         bail!("empty PubAck (no JetStream responder?)");
@@ -470,7 +470,7 @@ fn kv_key(i: usize) -> String {
 }
 
 /// The stream `nats kv add b` would create (file storage, history 1).
-fn kv_setup(addr: SocketAddr) -> Result<JsConn> {
+pub(super) fn kv_setup(addr: SocketAddr) -> Result<JsConn> {
     let mut js = JsConn::connect(addr)?;
     js.create_stream(json!({
         "name": KV_STREAM,

@@ -53,7 +53,7 @@ pub fn req_reply(addr: SocketAddr, size: usize, cfg: &Config) -> Result<Vec<f64>
 }
 
 /// Nearest-rank percentile of sorted nanosecond samples.
-fn percentile(sorted: &[u64], q: f64) -> u64 {
+pub(super) fn percentile(sorted: &[u64], q: f64) -> u64 {
     let rank = (q * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }

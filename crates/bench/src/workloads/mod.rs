@@ -2,7 +2,10 @@
 //! each yields) and the dispatch from a workload to its load generator.
 
 pub mod jetstream;
+pub mod kvwatch;
 pub mod latency;
+pub mod monitor;
+pub mod objstore;
 pub mod publisher;
 pub mod rss;
 pub mod subscriber;
@@ -47,6 +50,12 @@ pub enum Kind {
     ReqReply,
     /// Server RSS growth per idle client connection.
     IdleRss,
+    /// Like `PubOnly` (`subs` 0) or `PubSub` over TLS: the server has a
+    /// `tls {}` block and every client upgrades after INFO.
+    Tls { subs: usize },
+    /// Pub-sub throughput quiet and while `/varz`, `/connz`, `/jsz` are
+    /// requested back to back on the monitoring port.
+    MonitorFlood,
     /// A JetStream workload (server started with `-js -sd <temp dir>`).
     Js(Js),
 }
@@ -70,6 +79,10 @@ pub enum Js {
     KvPut { window: usize },
     /// KV get (direct get of a key's last message).
     KvGet { inflight: usize },
+    /// KV watch fan-out: put -> watcher latency with `watchers` watchers.
+    KvWatch { watchers: usize },
+    /// Object store put or get of one object of the spec's size.
+    Obj(objstore::Dir),
 }
 
 /// One row group of the report: a workload at one payload size.
@@ -90,8 +103,10 @@ impl Spec {
 
     pub fn metrics(&self) -> &'static [MetricDef] {
         match self.kind {
-            Kind::PubOnly | Kind::PubSub { .. } => THROUGHPUT,
-            Kind::ReqReply => LATENCY,
+            Kind::PubOnly | Kind::PubSub { .. } | Kind::Tls { .. } => THROUGHPUT,
+            Kind::MonitorFlood => FLOOD,
+            Kind::ReqReply | Kind::Js(Js::KvWatch { .. }) => LATENCY,
+            Kind::Js(Js::Obj(_)) => MBPS,
             Kind::IdleRss => RSS,
             Kind::Js(Js::Pub { .. } | Js::Fetch { .. }) => THROUGHPUT,
             Kind::Js(Js::Restart) => RESTART,
@@ -104,6 +119,8 @@ impl Spec {
         match self.kind {
             Kind::Js(js) => Launch {
                 jetstream: true,
+                tls: false,
+                monitor: false,
                 sync_always: matches!(
                     js,
                     Js::Pub {
@@ -111,6 +128,16 @@ impl Spec {
                         ..
                     }
                 ),
+            },
+            Kind::Tls { .. } => Launch {
+                tls: true,
+                ..Launch::default()
+            },
+            // JetStream on so /jsz reports a live engine.
+            Kind::MonitorFlood => Launch {
+                jetstream: true,
+                monitor: true,
+                ..Launch::default()
             },
             _ => Launch::default(),
         }
@@ -127,6 +154,14 @@ impl Spec {
             }
             Kind::ReqReply => latency::req_reply(server.addr, size, cfg),
             Kind::IdleRss => rss::idle_rss(server, cfg.idle_conns),
+            Kind::Tls { subs } => {
+                crate::tls::require_tls(server.addr)?;
+                match subs {
+                    0 => throughput::pub_only(server.addr, size, cfg.limit),
+                    _ => throughput::pub_sub(server.addr, size, subs, false, cfg.limit),
+                }
+            }
+            Kind::MonitorFlood => monitor::monitor_flood(server, size, cfg.limit),
             Kind::Js(js) => {
                 let (addr, n) = (server.addr, cfg.js_msgs);
                 match js {
@@ -140,6 +175,8 @@ impl Spec {
                     }
                     Js::KvPut { window } => jetstream::kv_put(addr, size, window, cfg.limit),
                     Js::KvGet { inflight } => jetstream::kv_get(addr, size, inflight, cfg.limit),
+                    Js::KvWatch { watchers } => kvwatch::kv_watch(addr, size, watchers, cfg),
+                    Js::Obj(dir) => objstore::obj(addr, size, dir),
                 }
             }
         }
@@ -147,7 +184,10 @@ impl Spec {
 }
 
 pub fn size_label(s: usize) -> String {
-    if s >= 1024 && s % 1024 == 0 {
+    const MIB: usize = 1024 * 1024;
+    if s >= MIB && s % MIB == 0 {
+        format!("{}MiB", s / MIB)
+    } else if s >= 1024 && s % 1024 == 0 {
         format!("{}KiB", s / 1024)
     } else {
         format!("{s}B")
@@ -212,6 +252,37 @@ pub const OPS: &[MetricDef] = &[MetricDef {
     lower_is_better: false,
 }];
 
+pub const MBPS: &[MetricDef] = &[MetricDef {
+    key: "mb_per_sec",
+    unit: "MB/s",
+    lower_is_better: false,
+}];
+
+/// Monitoring flood: the client-port rate without and with the scraper, their
+/// ratio, and how many monitoring requests the server answered.
+pub const FLOOD: &[MetricDef] = &[
+    MetricDef {
+        key: "quiet_msgs_per_sec",
+        unit: "msgs/s",
+        lower_is_better: false,
+    },
+    MetricDef {
+        key: "flood_msgs_per_sec",
+        unit: "msgs/s",
+        lower_is_better: false,
+    },
+    MetricDef {
+        key: "flood_over_quiet",
+        unit: "x",
+        lower_is_better: false,
+    },
+    MetricDef {
+        key: "http_req_per_sec",
+        unit: "req/s",
+        lower_is_better: false,
+    },
+];
+
 pub const RESTART: &[MetricDef] = &[
     MetricDef {
         key: "restart_ms",
@@ -270,6 +341,21 @@ pub fn catalogue() -> Vec<Spec> {
         workload: "idle-rss",
         size: None,
         kind: Kind::IdleRss,
+    });
+    v.push(Spec {
+        workload: "tls-pub-sub",
+        size: Some(128),
+        kind: Kind::Tls { subs: 1 },
+    });
+    v.push(Spec {
+        workload: "tls-pub-only",
+        size: Some(1024),
+        kind: Kind::Tls { subs: 0 },
+    });
+    v.push(Spec {
+        workload: "monitor-flood",
+        size: Some(128),
+        kind: Kind::MonitorFlood,
     });
     js_catalogue(&mut v);
     v
@@ -333,7 +419,17 @@ fn js_catalogue(v: &mut Vec<Spec>) {
     js("js-kv-put-16", 128, Js::KvPut { window: 16 });
     js("js-kv-get-sync", 128, Js::KvGet { inflight: 1 });
     js("js-kv-get-16", 128, Js::KvGet { inflight: 16 });
+    js("js-obj-put", OBJECT_SIZE, Js::Obj(objstore::Dir::Put));
+    js("js-obj-get", OBJECT_SIZE, Js::Obj(objstore::Dir::Get));
+    v.push(Spec {
+        workload: "js-kv-watch/16",
+        size: None,
+        kind: Kind::Js(Js::KvWatch { watchers: 16 }),
+    });
 }
+
+/// Size of the object in `js-obj-put` / `js-obj-get`.
+const OBJECT_SIZE: usize = 100 * 1024 * 1024;
 
 /// `--only` filter: comma-separated workload names, ids or id prefixes.
 pub fn matches(spec: &Spec, filter: &str) -> bool {
@@ -368,8 +464,28 @@ mod tests {
         assert!(js.iter().all(|s| s.launch().jetstream));
         assert!(c
             .iter()
-            .filter(|s| !matches(s, "js"))
+            .filter(|s| !matches(s, "js") && s.workload != "monitor-flood")
             .all(|s| !s.launch().jetstream));
+        for id in [
+            "tls-pub-sub/128B",
+            "tls-pub-only/1KiB",
+            "js-obj-put/100MiB",
+            "js-obj-get/100MiB",
+            "js-kv-watch/16",
+            "monitor-flood/128B",
+        ] {
+            assert_eq!(c.iter().filter(|s| matches(s, id)).count(), 1, "{id}");
+        }
+        assert_eq!(c.iter().filter(|s| matches(s, "tls")).count(), 2);
+        assert!(c
+            .iter()
+            .filter(|s| matches(s, "tls"))
+            .all(|s| s.launch().tls && !s.launch().jetstream));
+        let flood = c
+            .iter()
+            .find(|s| matches(s, "monitor-flood"))
+            .expect("flood");
+        assert!(flood.launch().monitor && flood.launch().jetstream);
         assert_eq!(
             c.iter()
                 .filter(|s| s.launch().sync_always)
