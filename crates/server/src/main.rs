@@ -223,7 +223,7 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     server::shutdown(&state);
     let _ = accept.await;
     // Give writers a moment to flush their final -ERR/close.
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    server::clients_gone(&state, std::time::Duration::from_millis(20)).await;
     if let Some(p) = pid_file {
         let _ = std::fs::remove_file(p);
     }

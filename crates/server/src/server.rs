@@ -476,6 +476,15 @@ pub fn shutdown(state: &ServerState) {
     }
 }
 
+/// After [`shutdown`]: waits (at most `max`) until every connection has flushed its last
+/// bytes and unregistered, so the process can exit as soon as they are gone.
+pub async fn clients_gone(state: &ServerState, max: Duration) {
+    let deadline = tokio::time::Instant::now() + max;
+    while !state.clients.lock().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// Lame-duck mode: stop accepting, tell clients (INFO with `ldm: true`) so
 /// they reconnect elsewhere, wait the grace period, then close the clients
 /// spread over the rest of `lame_duck_duration`.

@@ -163,9 +163,12 @@ impl JetStream {
 
     /// Stops every account's streams (server shutdown); data stays on disk.
     pub fn shutdown(&self) {
-        for a in self.accounts() {
-            a.shutdown();
-        }
+        let streams = self
+            .accounts()
+            .iter()
+            .flat_map(|a| a.streams_vec())
+            .collect();
+        super::shutdown::stop_all(streams);
     }
 }
 

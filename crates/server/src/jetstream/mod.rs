@@ -17,6 +17,7 @@ pub mod engine;
 pub mod errors;
 pub mod headers;
 pub mod markers;
+mod shutdown;
 pub mod sourcing;
 pub mod stream;
 pub mod types;
@@ -170,6 +171,13 @@ impl JsAccount {
                 let store = FileStore::open(fcfg).map_err(|e| {
                     JsError::new(JsErrorKind::StreamCreateErrF).arg("err", &e.to_string())
                 })?;
+                if let Some(why) = &store.recovery_report().snapshot_rejected {
+                    tracing::debug!(
+                        "Stream '{} > {}': {why}; rebuilt the index from the blocks",
+                        self.account.name,
+                        config.name
+                    );
+                }
                 for d in &store.recovery_report().damaged {
                     self.report_corruption(&server, &config.name, d);
                 }
@@ -485,10 +493,12 @@ impl JsAccount {
 
     /// Stops every stream (server shutdown); data stays on disk.
     pub fn shutdown(&self) {
-        for s in self.streams.read().values() {
-            let _ = s.store.flush();
-            s.stop();
-        }
+        shutdown::stop_all(self.streams_vec());
+    }
+
+    /// This account's streams, outside the lock.
+    pub(crate) fn streams_vec(&self) -> Vec<Arc<Stream>> {
+        self.streams.read().values().cloned().collect()
     }
 
     /// A durable's damaged state file (already logged where it was read): counted with the

@@ -1,12 +1,14 @@
 //! FileStore: the disk `MsgStore`. Owns the store lock, appends records to the active block,
 //! rolls blocks, persists removals as markers, compacts sparse blocks and serves reads.
-//! Format in `record`, accounting in `block`, replay in `recover`, group commit in `sync`.
+//! Format in `record`, accounting in `block`, replay in `recover`, group commit in `sync`,
+//! the clean-stop index shortcut in `snapshot`.
 
 mod block;
 mod cache;
 mod index;
 mod record;
 mod recover;
+mod snapshot;
 mod sync;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +29,7 @@ use block::{block_path, tmp_path, Block};
 use index::Loc;
 use record::Kind;
 pub use recover::{DamagedRange, RecoveryReport};
+pub use snapshot::Rejected as SnapshotRejected;
 
 /// Scans a FileStore directory without changing anything (the offline
 /// `rnats-server --check-store`): the same scan recovery does, through
@@ -90,7 +93,7 @@ impl FileStore {
     }
 
     pub fn open_with_io(cfg: FileStoreConfig, io: Arc<dyn StoreIo>) -> Result<Self, StoreError> {
-        let rec = recover::recover(io.as_ref(), &cfg.dir, cfg.limits.clone())?;
+        let rec = Self::load_index(io.as_ref(), &cfg)?;
         let last = rec.core.last_seq;
         let sync = sync::SyncShared::new(cfg.sync.clone(), last);
         let mut inner = Inner {
@@ -101,9 +104,15 @@ impl FileStore {
             buf: Vec::new(),
             cache: cache::ReadCache::default(),
         };
-        // Whatever we recovered is made durable before we report it as synced.
-        for b in inner.blocks.values() {
-            b.file.sync()?;
+        // Whatever we recovered is made durable before we report it as synced (a snapshot
+        // is only written after a clean stop synced every block).
+        if !rec.report.from_snapshot {
+            for b in inner.blocks.values() {
+                b.file.start_writeback();
+            }
+            for b in inner.blocks.values() {
+                b.file.sync()?;
+            }
         }
         let store = FileStore {
             dir: cfg.dir,
@@ -141,6 +150,37 @@ impl FileStore {
             .spawn(move || shared.run())?;
         *store.thread.lock() = Some(handle);
         Ok(store)
+    }
+
+    /// The index from the clean-stop snapshot when it is valid, else from scanning every
+    /// block. Either way the snapshot is deleted before the store writes anything.
+    fn load_index(
+        io: &dyn StoreIo,
+        cfg: &FileStoreConfig,
+    ) -> Result<recover::Recovered, StoreError> {
+        let loaded = snapshot::load(io, &cfg.dir, cfg.limits.clone());
+        snapshot::discard(io, &cfg.dir)?;
+        let rejected = match loaded {
+            Ok(l) => {
+                let report = RecoveryReport {
+                    blocks: l.blocks.len(),
+                    msgs: l.core.msgs.len() as u64,
+                    from_snapshot: true,
+                    ..Default::default()
+                };
+                recover::remove_tmp_blocks(io, &cfg.dir)?;
+                return Ok(recover::Recovered {
+                    core: l.core,
+                    blocks: l.blocks,
+                    report,
+                });
+            }
+            Err(snapshot::Rejected::Missing) => None,
+            Err(e) => Some(e),
+        };
+        let mut rec = recover::recover(io, &cfg.dir, cfg.limits.clone())?;
+        rec.report.snapshot_rejected = rejected.map(|e| e.to_string());
+        Ok(rec)
     }
 
     /// Read-cache counters (hits, misses, file reads).
@@ -450,7 +490,8 @@ impl FileStore {
         Ok(r)
     }
 
-    fn shutdown(&self) -> Result<(), StoreError> {
+    /// Stops the sync thread and syncs; `save_index` also writes the index snapshot.
+    fn shutdown(&self, save_index: bool) -> Result<(), StoreError> {
         let was_open = {
             let mut g = self.inner.lock();
             let was = !g.closed;
@@ -463,6 +504,15 @@ impl FileStore {
         }
         if was_open {
             self.sync.sync_now()?;
+            if !save_index {
+                return Ok(());
+            }
+            // Every block is durable and nothing can be written any more: save the index
+            // so the next open can skip the scan. Failing to is harmless (it will scan).
+            let g = self.inner.lock();
+            if let Ok(data) = snapshot::encode(&g.core, &g.blocks) {
+                let _ = snapshot::write(self.io.as_ref(), &self.dir, &data);
+            }
         }
         Ok(())
     }
@@ -470,7 +520,7 @@ impl FileStore {
 
 impl Drop for FileStore {
     fn drop(&mut self) {
-        let _ = self.shutdown();
+        let _ = self.shutdown(true);
     }
 }
 
@@ -613,11 +663,11 @@ impl MsgStore for FileStore {
     }
 
     fn stop(&self) -> Result<(), StoreError> {
-        self.shutdown()
+        self.shutdown(true)
     }
 
     fn delete(&self) -> Result<(), StoreError> {
-        let _ = self.shutdown();
+        let _ = self.shutdown(false);
         self.io.remove_dir_all(&self.dir)?;
         Ok(())
     }

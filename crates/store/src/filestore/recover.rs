@@ -20,6 +20,10 @@ pub struct RecoveryReport {
     /// Bytes cut off block tails (torn or damaged final records).
     pub truncated_bytes: u64,
     pub damaged: Vec<DamagedRange>,
+    /// The index came from the clean-stop snapshot (no block was scanned).
+    pub from_snapshot: bool,
+    /// Why an existing snapshot was ignored (then every block was scanned).
+    pub snapshot_rejected: Option<String>,
 }
 
 /// A run of bytes in a block that did not decode as valid records and was skipped.
@@ -46,12 +50,10 @@ pub(crate) fn recover(
     limits: StoreLimits,
 ) -> Result<Recovered, StoreError> {
     io.create_dir_all(dir)?;
+    remove_tmp_blocks(io, dir)?;
     let mut nums = Vec::new();
     for name in io.list(dir)? {
-        if name.ends_with(".blk.tmp") {
-            // An interrupted compaction; the original block is still in place.
-            let _ = io.remove(&dir.join(&name));
-        } else if let Some(n) = parse_block_name(&name) {
+        if let Some(n) = parse_block_name(&name) {
             nums.push(n);
         }
     }
@@ -123,6 +125,16 @@ pub(crate) fn recover(
         blocks,
         report,
     })
+}
+
+/// Removes what interrupted compactions left; the original blocks are still in place.
+pub(crate) fn remove_tmp_blocks(io: &dyn StoreIo, dir: &Path) -> Result<(), StoreError> {
+    for name in io.list(dir)? {
+        if name.ends_with(".blk.tmp") {
+            let _ = io.remove(&dir.join(&name));
+        }
+    }
+    Ok(())
 }
 
 /// Replays one valid record into the index.

@@ -101,6 +101,11 @@ impl SyncShared {
             files.extend(st.active.clone());
             (st.written, files)
         };
+        if files.len() > 1 {
+            for f in &files {
+                f.start_writeback();
+            }
+        }
         for (i, f) in files.iter().enumerate() {
             if let Err(e) = f.sync() {
                 let mut st = self.st.lock();
