@@ -557,6 +557,21 @@ pub async fn next_msg(sub: &mut async_nats::Subscriber) -> async_nats::Message {
     }
 }
 
+/// Path of the built `rnats` CLI binary (env `RNATS_CLI_BIN` overrides);
+/// the CLI tests need `cargo build -p rnats-cli` first.
+pub fn cli_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RNATS_CLI_BIN") {
+        return PathBuf::from(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/rnats");
+    assert!(
+        p.exists(),
+        "rnats binary {} not found: run cargo build -p rnats-cli",
+        p.display()
+    );
+    p
+}
+
 /// Connect an async-nats client to `server`, panicking on failure.
 pub async fn connect(server: &Server) -> async_nats::Client {
     async_nats::connect(server.url())

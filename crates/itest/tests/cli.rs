@@ -5,27 +5,12 @@
 //! Needs `cargo build -p rnats-cli -p rnats-server` first.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rnats_itest::{js_server, Server};
+use rnats_itest::{cli_bin, js_server, Server};
 use serde_json::Value;
-
-/// Path of the built `rnats` binary (env `RNATS_CLI_BIN` overrides).
-fn cli_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("RNATS_CLI_BIN") {
-        return PathBuf::from(p);
-    }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/rnats");
-    assert!(
-        p.exists(),
-        "rnats binary {} not found: run cargo build -p rnats-cli",
-        p.display()
-    );
-    p
-}
 
 struct Run {
     code: i32,

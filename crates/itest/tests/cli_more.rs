@@ -6,26 +6,13 @@
 //! Needs `cargo build -p rnats-cli -p rnats-server` first.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rnats_itest::{js_server, Server};
+use rnats_itest::{cli_bin, js_server, Server};
 use serde_json::Value;
-
-fn cli_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("RNATS_CLI_BIN") {
-        return PathBuf::from(p);
-    }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/rnats");
-    assert!(
-        p.exists(),
-        "rnats binary {} not found: run cargo build -p rnats-cli",
-        p.display()
-    );
-    p
-}
 
 struct Run {
     code: i32,

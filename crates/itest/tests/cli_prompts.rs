@@ -9,29 +9,14 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rnats_itest::{js_server, Server};
+use rnats_itest::{cli_bin, js_server, Server};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// Path of the built `rnats` binary (env `RNATS_CLI_BIN` overrides).
-fn cli_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("RNATS_CLI_BIN") {
-        return PathBuf::from(p);
-    }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/rnats");
-    assert!(
-        p.exists(),
-        "rnats binary {} not found: run cargo build -p rnats-cli",
-        p.display()
-    );
-    p
-}
 
 /// `rnats` running with stdin, stdout and stderr on a pseudo-terminal.
 struct Tty {

@@ -47,11 +47,7 @@ impl Mapping {
 /// The first mapping that applies to `subject`.
 pub fn map(mappings: &[Mapping], subject: &[u8]) -> Option<String> {
     let subject = std::str::from_utf8(subject).ok()?;
-    mappings.iter().find_map(|m| {
-        rnats_subject::matches(m.source.as_bytes(), subject.as_bytes())
-            .then(|| m.apply(subject))
-            .flatten()
-    })
+    mappings.iter().find_map(|m| m.apply(subject))
 }
 
 fn weight_of(v: &Spanned) -> Result<u8, ConfError> {
