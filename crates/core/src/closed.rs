@@ -125,6 +125,12 @@ pub fn reason_text(reason: CloseReason) -> &'static str {
         CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
         CloseReason::ServerShutdown | CloseReason::LameDuckMode => "Server Shutdown",
         CloseReason::Revocation => "Credentials Revoked",
+        CloseReason::DuplicateRoute => "Duplicate Route",
+        CloseReason::ClusterNameConflict => "Cluster Name Conflict",
+        CloseReason::DuplicateServerName => "Duplicate Server Name",
+        CloseReason::WrongPort => "Incorrect Port",
+        CloseReason::WrongGateway => "Wrong Gateway",
+        CloseReason::MissingAccount => "Missing Account",
     }
 }
 

@@ -16,6 +16,7 @@ use parking_lot::RwLock;
 use crate::account::Account;
 use crate::client::{ClientShared, CloseReason};
 use crate::server::ServerState;
+use crate::subscription::SubRef;
 
 /// Events the core raises. Every method has an empty default, so a feature
 /// implements only what it listens to. Hooks run on the task that raised the
@@ -34,6 +35,10 @@ pub trait Hooks: Send + Sync {
     /// An account was registered after startup (operator mode: its JWT was
     /// fetched and its imports installed).
     fn account_added(&self, _state: &Arc<ServerState>, _account: &Arc<Account>) {}
+    /// A local subscription (a client's or a feature's, not a peer
+    /// server's) was added to (`added`) or removed from its account's
+    /// sublist. Called once per actual change, with no sublist lock held.
+    fn interest_changed(&self, _state: &ServerState, _sub: &SubRef, _added: bool) {}
     /// Lame-duck mode began (before clients are told).
     fn lame_duck(&self, _state: &ServerState) {}
     /// The server is shutting down (after accepting stopped, before clients

@@ -88,9 +88,9 @@ pub struct Options {
     /// Byte limits for memory and file streams; `None` = derived from the machine.
     pub max_memory_store: Option<i64>,
     pub max_file_store: Option<i64>,
-    pub cluster_name: Option<String>,
-    pub cluster_listen: Option<String>,
-    pub routes: Vec<String>,
+    /// The `cluster {}` block (or `--cluster`/`--routes` flags): routes to
+    /// the other servers of this cluster. `None`: a single server.
+    pub cluster: Option<ClusterOptions>,
     /// The `tls {}` block (or the `--tls*` flags): TLS on the client port.
     pub tls: Option<TlsOptions>,
     /// `allow_non_tls`: with TLS configured, plaintext clients are accepted too.
@@ -99,6 +99,85 @@ pub struct Options {
     /// the TLS timeout plus one second, as in nats-server).
     pub auth_timeout_set: bool,
     pub websocket: WebsocketOptions,
+}
+
+/// A `cluster {}` block, as nats-server reads it (opts.go `parseCluster`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterOptions {
+    /// `name`; `None`: a dynamic name is generated and may be replaced by a
+    /// peer's configured (or greater) name.
+    pub name: Option<String>,
+    /// Whether this server clusters at all: nats-server listens for and
+    /// dials routes only when the cluster port is not 0, so a block (or
+    /// flags) without `port`/`listen` (or `--cluster`), or with port 0, only
+    /// names the server's cluster. `-1` (random port) enables it.
+    pub enabled: bool,
+    /// `host`/`listen`: where to accept routes.
+    pub host: String,
+    /// `port`/`listen`; 0 picks a free port (`-1` in the config).
+    pub port: u16,
+    /// `advertise`: the `host:port` peers should dial instead of ours.
+    pub advertise: Option<String>,
+    /// `no_advertise`: do not tell clients about the other servers' URLs.
+    pub no_advertise: bool,
+    /// `routes`: `nats-route://[user:pass@]host:port` URLs to dial (explicit routes).
+    pub routes: Vec<String>,
+    /// `authorization { user, password, token, timeout }` required of peers.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub auth_timeout: Duration,
+    /// `connect_retries`: attempts for implicit routes (0: one attempt).
+    pub connect_retries: u32,
+    /// `connect_backoff`: double the delay between attempts up to 30 s.
+    pub connect_backoff: bool,
+    /// `pool_size`: connections per peer (default 3; -1 disables pooling).
+    pub pool_size: i32,
+    /// `accounts`: accounts with a dedicated route (the system account is added).
+    pub pinned_accounts: Vec<String>,
+    /// `compression`: accepted; rnats announces no compression, so peers do not use it.
+    pub compression: Option<String>,
+    /// `permissions { import, export }` for what crosses the routes.
+    pub import: Option<crate::auth::SubjectPermission>,
+    pub export: Option<crate::auth::SubjectPermission>,
+    /// `ping_interval`/`ping_max` for routes (nats-server caps the interval at 30 s).
+    pub ping_interval: Option<Duration>,
+    pub ping_max: Option<u32>,
+    /// `write_deadline` for routes (`None`: the server's `write_deadline`).
+    pub write_deadline: Option<Duration>,
+    /// `tls {}` on the cluster port (and for the routes we dial). nats-server
+    /// always requires and verifies the peer's certificate on routes,
+    /// whatever `verify` says; `timeout` is the handshake deadline.
+    pub tls: Option<TlsOptions>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            name: None,
+            enabled: true,
+            host: "0.0.0.0".into(),
+            port: 6222,
+            advertise: None,
+            no_advertise: false,
+            routes: Vec::new(),
+            username: None,
+            password: None,
+            token: None,
+            auth_timeout: Duration::from_secs(2),
+            connect_retries: 0,
+            connect_backoff: false,
+            pool_size: 3,
+            pinned_accounts: Vec::new(),
+            compression: None,
+            import: None,
+            export: None,
+            ping_interval: None,
+            ping_max: None,
+            write_deadline: None,
+            tls: None,
+        }
+    }
 }
 
 /// A `tls {}` block, as nats-server reads it.
@@ -207,9 +286,7 @@ impl Default for Options {
             sync_interval: Duration::from_secs(120),
             max_memory_store: None,
             max_file_store: None,
-            cluster_name: None,
-            cluster_listen: None,
-            routes: Vec::new(),
+            cluster: None,
             tls: None,
             allow_non_tls: false,
             auth_timeout_set: false,

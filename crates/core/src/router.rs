@@ -12,7 +12,7 @@ use rnats_proto::encode;
 use rnats_subject::MatchResult;
 
 use crate::account::Account;
-use crate::client::{ClientShared, Push};
+use crate::client::{ClientShared, ConnKind, Push};
 use crate::server::ServerState;
 use crate::stats::LocalCounts;
 use crate::subscription::{Admit, SubRef};
@@ -104,23 +104,65 @@ pub fn route(
     msg: &Message<'_>,
     batch: &mut Batch,
 ) -> bool {
+    route_from(state, account, cache, publisher, msg, None, batch)
+}
+
+/// [`route`] for every publisher. A message from a peer server (a route)
+/// reaches local subscribers only — never another peer — and, of the queue
+/// groups, only those named in `queues`, served by a local member.
+/// A client's message goes to each interested peer once, naming the queue
+/// groups whose (member-weighted) pick fell on that peer.
+pub fn route_from(
+    state: &ServerState,
+    account: &Account,
+    cache: &mut MatchCache,
+    publisher: &ClientShared,
+    msg: &Message<'_>,
+    queues: Option<&[&[u8]]>,
+    batch: &mut Batch,
+) -> bool {
     let result = cache.lookup(account, msg.route.unwrap_or(msg.subject));
     if result.is_empty() {
         return false;
     }
+    let from_peer = publisher.kind != ConnKind::Client;
     let echo = publisher.echo();
     let mut delivered = false;
+    // Peers that get this message, with the queue groups each must serve.
+    let mut remotes: Vec<(&SubRef, Vec<&[u8]>)> = Vec::new();
     for sub in &result.psubs {
+        if sub.remote.is_some() {
+            if !from_peer && !remotes.iter().any(|(r, _)| same_peer(r, sub)) {
+                remotes.push((sub, Vec::new()));
+            }
+            continue;
+        }
         if !echo && sub.client.cid == publisher.cid {
             continue;
         }
         delivered |= deliver(state, sub, publisher, msg, batch);
     }
     for group in &result.qsubs {
+        if from_peer {
+            // A routed message names the groups this server must serve.
+            if !queues.is_some_and(|q| q.iter().any(|n| *n == &*group.name)) {
+                continue;
+            }
+        }
         let n = group.members.len();
-        let start = fastrand::usize(..n);
+        let start = pick_start(&group.members, from_peer);
         for i in 0..n {
             let sub = &group.members[(start + i) % n];
+            if sub.remote.is_some() {
+                if from_peer {
+                    continue;
+                }
+                match remotes.iter_mut().find(|(r, _)| same_peer(r, sub)) {
+                    Some((_, qs)) => qs.push(&group.name),
+                    None => remotes.push((sub, vec![&group.name])),
+                }
+                break;
+            }
             if !echo && sub.client.cid == publisher.cid {
                 continue;
             }
@@ -130,7 +172,56 @@ pub fn route(
             }
         }
     }
+    for (sub, qs) in &remotes {
+        delivered |= deliver_remote(state, account, sub, msg, qs, batch);
+    }
     delivered
+}
+
+fn same_peer(a: &SubRef, b: &SubRef) -> bool {
+    Arc::ptr_eq(&a.client, &b.client)
+}
+
+/// Where the search for a queue member starts: uniform over the members,
+/// except that a peer's subscription counts as many members as it stands
+/// for (so a group spread over the cluster is served evenly per member).
+fn pick_start(members: &[SubRef], from_peer: bool) -> usize {
+    let n = members.len();
+    if from_peer || members.iter().all(|m| m.remote.is_none()) {
+        return fastrand::usize(..n);
+    }
+    let weight = |m: &SubRef| m.weight.load(Ordering::Relaxed).max(1) as u64;
+    let total: u64 = members.iter().map(weight).sum();
+    let mut r = fastrand::u64(..total);
+    for (i, m) in members.iter().enumerate() {
+        let w = weight(m);
+        if r < w {
+            return i;
+        }
+        r -= w;
+    }
+    0
+}
+
+/// Appends one frame for `msg` to a peer's connection (whatever number of
+/// its subscriptions matched), naming `queues`.
+fn deliver_remote(
+    state: &ServerState,
+    account: &Account,
+    sub: &SubRef,
+    msg: &Message<'_>,
+    queues: &[&[u8]],
+    batch: &mut Batch,
+) -> bool {
+    let Some(sink) = &sub.remote else {
+        return false;
+    };
+    let client = &sub.client;
+    let size = msg.payload.len() + msg.headers.map_or(0, <[u8]>::len);
+    let push = client
+        .out
+        .push(Some(size), |b| sink.encode(b, account, msg, queues));
+    finish_push(state, client, push, size, batch)
 }
 
 /// Appends the frame for `msg` to one subscription's connection.
@@ -163,6 +254,25 @@ fn deliver(
         None => encode::msg(b, msg.subject, &sub.sid, msg.reply, msg.payload),
         Some(h) => encode::hmsg(b, msg.subject, &sub.sid, msg.reply, h, msg.payload),
     });
+    if !finish_push(state, client, push, size, batch) {
+        return false;
+    }
+    if let Some(reply) = msg.reply {
+        // `allow_responses`: the receiver may now answer on `reply`.
+        client.auth.on_delivery(reply);
+    }
+    true
+}
+
+/// Books an append to `client`'s buffer: schedules its writer, counts the
+/// message, or reports the slow consumer it made. False if not delivered.
+fn finish_push(
+    state: &ServerState,
+    client: &Arc<ClientShared>,
+    push: Push,
+    size: usize,
+    batch: &mut Batch,
+) -> bool {
     match push {
         Push::Queued => {}
         Push::NeedsFlush => batch.to_flush.push(client.clone()),
@@ -180,10 +290,6 @@ fn deliver(
             client.stop_reading.notify_one();
             return false;
         }
-    }
-    if let Some(reply) = msg.reply {
-        // `allow_responses`: the receiver may now answer on `reply`.
-        client.auth.on_delivery(reply);
     }
     batch.counts.out_msgs += 1;
     batch.counts.out_bytes += size as u64;

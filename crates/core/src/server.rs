@@ -137,7 +137,10 @@ impl ServerState {
 
     pub fn add_subscription(&self, sub: &SubRef) -> Result<(), SublistError> {
         sub.account.insert(sub)?;
-        if sub.internal.is_none() {
+        if sub.remote.is_none() && !sub.local_only {
+            self.raise(|h| h.interest_changed(self, sub, true));
+        }
+        if sub.internal.is_none() && sub.remote.is_none() {
             self.notify_interest(&sub.subject);
         }
         Ok(())
@@ -169,7 +172,9 @@ impl ServerState {
 
     /// Removes a subscription from the index and from its client's sid map.
     pub fn remove_subscription(&self, sub: &SubRef) {
-        sub.account.remove(sub);
+        if sub.account.remove(sub) && sub.remote.is_none() && !sub.local_only {
+            self.raise(|h| h.interest_changed(self, sub, false));
+        }
         let mut subs = sub.client.subs.lock();
         if subs.get(&sub.sid).is_some_and(|s| Arc::ptr_eq(s, &sub.0)) {
             subs.remove(&sub.sid);
@@ -181,12 +186,16 @@ impl ServerState {
         let Some(first) = subs.first() else {
             return;
         };
-        if subs.iter().all(|s| Arc::ptr_eq(&s.account, &first.account)) {
-            first.account.remove_many(subs);
+        let removed: Vec<&SubRef> = if subs.iter().all(|s| Arc::ptr_eq(&s.account, &first.account)) {
+            first.account.remove_many(subs)
         } else {
-            for s in subs {
-                s.account.remove(s);
-            }
+            subs.iter().filter(|s| s.account.remove(s)).collect()
+        };
+        for s in removed
+            .into_iter()
+            .filter(|s| s.remote.is_none() && !s.local_only)
+        {
+            self.raise(|h| h.interest_changed(self, s, false));
         }
     }
 
@@ -209,6 +218,29 @@ impl ServerState {
         queue: Option<&str>,
         handler: Arc<dyn InternalHandler>,
     ) -> Result<SubRef, SublistError> {
+        self.subscribe_internal_with(account, subject, queue, handler, false)
+    }
+
+    /// Like [`Self::subscribe_internal_in`], for interest peers must not
+    /// hear about (see `Subscription::local_only`).
+    pub fn subscribe_local_in(
+        &self,
+        account: &Arc<Account>,
+        subject: &str,
+        queue: Option<&str>,
+        handler: Arc<dyn InternalHandler>,
+    ) -> Result<SubRef, SublistError> {
+        self.subscribe_internal_with(account, subject, queue, handler, true)
+    }
+
+    fn subscribe_internal_with(
+        &self,
+        account: &Arc<Account>,
+        subject: &str,
+        queue: Option<&str>,
+        handler: Arc<dyn InternalHandler>,
+        local_only: bool,
+    ) -> Result<SubRef, SublistError> {
         let sid = format!("i{}", self.next_cid());
         let mut sub = Subscription::new(
             self.system_client.clone(),
@@ -218,6 +250,7 @@ impl ServerState {
             sid.as_bytes(),
         );
         sub.internal = Some(handler);
+        sub.local_only = local_only;
         let sub = SubRef(Arc::new(sub));
         self.add_subscription(&sub)?;
         self.system_client
@@ -276,6 +309,35 @@ impl ServerState {
             info.nonce = client.auth.nonce().to_string();
         }
         info
+    }
+
+    /// The cluster changed (a peer joined or left, or a name was adopted):
+    /// clients get the new `connect_urls` (every server they may reconnect
+    /// to) and cluster name in an INFO at once, if they understand one.
+    pub fn set_cluster_info(&self, cluster: &str, connect_urls: Vec<String>) {
+        let mut info = (*self.info.load_full()).clone();
+        if info.cluster == cluster && info.connect_urls == connect_urls {
+            return;
+        }
+        info.cluster = cluster.to_string();
+        info.connect_urls = connect_urls;
+        self.info.store(Arc::new(info));
+        let clients: Vec<_> = self.clients.lock().values().cloned().collect();
+        for c in clients {
+            if c.async_info.load(Ordering::Relaxed) && c.kind == crate::client::ConnKind::Client {
+                c.out.send_now(&self.info_line(&c));
+            }
+        }
+    }
+
+    /// The port clients connect to (the one actually bound).
+    pub fn client_port(&self) -> u16 {
+        self.info.load().port
+    }
+
+    /// The `connect_urls` clients are told about now.
+    pub fn connect_urls(&self) -> Vec<String> {
+        self.info.load().connect_urls.clone()
     }
 
     /// The `INFO` line for one client.

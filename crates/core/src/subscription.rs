@@ -27,6 +27,20 @@ pub trait InternalHandler: Send + Sync {
     }
 }
 
+/// A peer server (a cluster route; later leaf nodes and gateways) whose
+/// interest is registered in an account's sublist. The router sends it one
+/// frame per message however many of its subscriptions match, naming the
+/// queue groups it must serve, into the owning connection's outbound buffer.
+pub trait RemoteSink: Send + Sync {
+    fn encode(
+        &self,
+        out: &mut bytes::BytesMut,
+        account: &Account,
+        msg: &Message<'_>,
+        queues: &[&[u8]],
+    );
+}
+
 pub struct Subscription {
     /// The owning connection (the server's system client for internal subs).
     pub client: Arc<ClientShared>,
@@ -34,6 +48,16 @@ pub struct Subscription {
     pub account: Arc<Account>,
     /// Set for internal subscriptions: messages go here, not to `client`.
     pub internal: Option<Arc<dyn InternalHandler>>,
+    /// Set for a peer server's interest: frames are encoded by the sink and
+    /// written to `client` (the peer's connection).
+    pub remote: Option<Arc<dyn RemoteSink>>,
+    /// Interest that stays on this server (an account import's forwarding
+    /// subscription): every server installs its own, so telling peers would
+    /// deliver twice.
+    pub local_only: bool,
+    /// A remote queue subscription stands for this many members (its peer's
+    /// count), so picks across the cluster are weighted by member; 1 otherwise.
+    pub weight: std::sync::atomic::AtomicU32,
     pub subject: Box<[u8]>,
     pub queue: Option<Box<[u8]>>,
     pub sid: Box<[u8]>,
@@ -67,6 +91,9 @@ impl Subscription {
             client,
             account,
             internal: None,
+            remote: None,
+            local_only: false,
+            weight: std::sync::atomic::AtomicU32::new(1),
             subject: subject.into(),
             queue: queue.map(Into::into),
             sid: sid.into(),

@@ -67,7 +67,13 @@ pub fn close_status(reason: CloseReason) -> u16 {
         | CloseReason::MaxConnectionsExceeded
         | CloseReason::MaxAccountConnectionsExceeded
         | CloseReason::MaxControlLineExceeded
-        | CloseReason::Revocation => CLOSE_POLICY_VIOLATION,
+        | CloseReason::Revocation
+        | CloseReason::DuplicateRoute
+        | CloseReason::ClusterNameConflict
+        | CloseReason::DuplicateServerName
+        | CloseReason::WrongPort
+        | CloseReason::WrongGateway
+        | CloseReason::MissingAccount => CLOSE_POLICY_VIOLATION,
         CloseReason::ParseError
         | CloseReason::ProtocolViolation
         | CloseReason::BadClientProtocolVersion => CLOSE_PROTOCOL_ERROR,

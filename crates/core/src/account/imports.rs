@@ -137,14 +137,14 @@ pub fn install(state: &Arc<ServerState>, importer: &Arc<Account>, imports: &[Imp
                 threshold: response.threshold,
                 next: AtomicU64::new(0),
             });
-            state.subscribe_internal_in(importer, &imp.local_subject(), None, handler)
+            state.subscribe_local_in(importer, &imp.local_subject(), None, handler)
         } else {
             let handler = Arc::new(StreamImport {
                 state: Arc::downgrade(state),
                 importer: Arc::downgrade(importer),
                 transform,
             });
-            state.subscribe_internal_in(&exporter, &imp.subject, None, handler)
+            state.subscribe_local_in(&exporter, &imp.subject, None, handler)
         };
         if let Err(e) = result {
             tracing::warn!("import {:?} not installed: {e}", imp.subject);

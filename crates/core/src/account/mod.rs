@@ -121,12 +121,17 @@ impl Account {
         removed
     }
 
-    pub fn remove_many<'a>(&self, subs: impl IntoIterator<Item = &'a SubRef>) {
+    /// Removes `subs`; returns those that were present.
+    pub fn remove_many<'a>(&self, subs: impl IntoIterator<Item = &'a SubRef>) -> Vec<&'a SubRef> {
         let mut sl = self.sublist.write();
+        let mut removed = Vec::new();
         for s in subs {
-            sl.remove(&s.subject, s.queue.as_deref(), s);
+            if sl.remove(&s.subject, s.queue.as_deref(), s) {
+                removed.push(s);
+            }
         }
         self.generation.store(sl.generation(), Ordering::Release);
+        removed
     }
 
     pub fn matches(&self, subject: &[u8]) -> MatchResult<SubRef> {

@@ -498,6 +498,9 @@ impl Conn {
             ));
         }
         self.parser.headers = connect.headers();
+        self.client
+            .async_info
+            .store(connect.protocol() >= 1, Ordering::Relaxed);
         self.client.echo.store(connect.echo(), Ordering::Relaxed);
         self.client
             .headers

@@ -46,6 +46,18 @@ pub enum CloseReason {
     LameDuckMode,
     /// The user's JWT was revoked by an account update.
     Revocation,
+    /// Routes: a second connection to a peer we already have.
+    DuplicateRoute,
+    /// Routes: the peer is in another cluster.
+    ClusterNameConflict,
+    /// Routes: the peer has our server name.
+    DuplicateServerName,
+    /// Routes: a client dialled the route port.
+    WrongPort,
+    /// Routes: a gateway dialled the route port.
+    WrongGateway,
+    /// Routes: a message or interest for an account we do not have.
+    MissingAccount,
 }
 
 impl CloseReason {
@@ -76,10 +88,21 @@ pub struct ClientMeta {
     pub jwt_user: Option<(String, i64)>,
 }
 
+/// What is on the other end of a connection: the router treats messages
+/// from peer servers differently (a routed message is never routed again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnKind {
+    #[default]
+    Client,
+    /// A cluster route to another server.
+    Route,
+}
+
 /// The part of a connection that other tasks reach: publishers write into its
 /// outbound buffer, the server closes it.
 pub struct ClientShared {
     pub cid: u64,
+    pub kind: ConnKind,
     pub addr: SocketAddr,
     pub started: Instant,
     pub out: Outbound,
@@ -89,6 +112,9 @@ pub struct ClientShared {
     pub headers: AtomicBool,
     /// CONNECT has been accepted.
     pub connected: AtomicBool,
+    /// The client understands INFO sent at any time (protocol >= 1): it is
+    /// told when the cluster's URLs change.
+    pub async_info: AtomicBool,
     pub subs: Mutex<HashMap<Box<[u8]>, Arc<Subscription>>>,
     pub meta: Mutex<ClientMeta>,
     /// Milliseconds since `started` of the last bytes read from the client.
@@ -112,12 +138,14 @@ impl ClientShared {
         ClientShared {
             account: ArcSwap::new(account),
             cid,
+            kind: ConnKind::Client,
             addr,
             started: Instant::now(),
             out: Outbound::new(max_pending),
             echo: AtomicBool::new(true),
             headers: AtomicBool::new(false),
             connected: AtomicBool::new(false),
+            async_info: AtomicBool::new(false),
             subs: Mutex::new(HashMap::new()),
             meta: Mutex::new(ClientMeta::default()),
             last_in_ms: AtomicU64::new(0),
@@ -127,6 +155,12 @@ impl ClientShared {
             in_bytes: AtomicU64::new(0),
             auth: Default::default(),
         }
+    }
+
+    /// The same, for a connection of another kind (a route).
+    pub fn with_kind(mut self, kind: ConnKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Adds one read batch's inbound counts to this client's (monitoring only).
@@ -155,6 +189,10 @@ impl ClientShared {
 
     /// `ip:port - cid:N`, the prefix nats-server puts on client log lines.
     pub fn log_prefix(&self) -> String {
-        format!("{}:{} - cid:{}", self.addr.ip(), self.addr.port(), self.cid)
+        let id = match self.kind {
+            ConnKind::Client => "cid",
+            ConnKind::Route => "rid",
+        };
+        format!("{}:{} - {id}:{}", self.addr.ip(), self.addr.port(), self.cid)
     }
 }

@@ -247,7 +247,14 @@ pub fn account_added(state: &ServerState, account: &Arc<Account>) {
         ),
     ];
     for (subject, handler) in subs {
-        if let Err(e) = state.subscribe_internal_in(account, subject, None, handler) {
+        // USER.INFO answers about the requester, whom only its own server
+        // knows; the PING services answer on every server of a cluster.
+        let result = if subject == USER_INFO {
+            state.subscribe_local_in(account, subject, None, handler)
+        } else {
+            state.subscribe_internal_in(account, subject, None, handler)
+        };
+        if let Err(e) = result {
             tracing::error!(
                 "Error setting up system service import {subject} for account {}: {e}",
                 account.name
