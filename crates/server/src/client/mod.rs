@@ -5,6 +5,7 @@
 //! alive with PINGs.
 
 pub mod conn;
+pub mod expiry;
 pub mod outbound;
 pub mod writer;
 
@@ -46,6 +47,8 @@ pub enum CloseReason {
     LameDuckMode,
     /// The user's JWT was revoked by an account update.
     Revocation,
+    /// The user's (or its account's) JWT passed its `exp`.
+    AuthenticationExpired,
 }
 
 impl CloseReason {

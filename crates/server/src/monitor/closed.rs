@@ -125,6 +125,7 @@ pub fn reason_text(reason: CloseReason) -> &'static str {
         CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
         CloseReason::ServerShutdown | CloseReason::LameDuckMode => "Server Shutdown",
         CloseReason::Revocation => "Credentials Revoked",
+        CloseReason::AuthenticationExpired => "Authentication Expired",
     }
 }
 

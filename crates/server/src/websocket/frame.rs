@@ -67,7 +67,8 @@ pub fn close_status(reason: CloseReason) -> u16 {
         | CloseReason::MaxConnectionsExceeded
         | CloseReason::MaxAccountConnectionsExceeded
         | CloseReason::MaxControlLineExceeded
-        | CloseReason::Revocation => CLOSE_POLICY_VIOLATION,
+        | CloseReason::Revocation
+        | CloseReason::AuthenticationExpired => CLOSE_POLICY_VIOLATION,
         CloseReason::ParseError
         | CloseReason::ProtocolViolation
         | CloseReason::BadClientProtocolVersion => CLOSE_PROTOCOL_ERROR,
