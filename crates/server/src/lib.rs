@@ -1,34 +1,24 @@
-//! rnats-server as a library: the binary in `main.rs` is a thin shell around it.
+//! rnats-server as a library: the composition root. It parses flags
+//! ([`cli`]) and the config file, sets up logging, wires the feature crates
+//! (JetStream, monitoring and `$SYS`, WebSocket) onto `rnats-core`, and
+//! handles signals and reloads. The binary in `main.rs` is a thin shell
+//! around it.
 //!
-//! How one `PUB` travels: `client::conn` reads bytes and parses them with
-//! `rnats_proto`; `router` looks up interest in the account's sublist (with a
-//! per-connection match cache) and appends a `MSG` frame into each subscriber's
-//! `client::outbound` buffer; each connection's writer task flushes its buffer
-//! with one write per batch. `server` owns the listener, the connection
-//! registry, lame-duck mode and shutdown.
+//! The feature and core modules are re-exported under their old paths
+//! (`rnats_server::jwt`, `rnats_server::websocket::frame`, ...) so tests,
+//! fuzz targets and tools keep one import path.
 
-pub mod account;
-pub mod auth;
 pub mod cli;
-pub mod client;
-pub mod config;
-pub mod jetstream;
-pub mod jwt;
 pub mod logfile;
 pub mod logging;
-pub mod monitor;
-pub mod options;
 pub mod reload;
-pub mod router;
-pub mod server;
 pub mod signals;
-pub mod stats;
-pub mod subscription;
-pub mod sysacc;
-pub mod tls;
-pub mod websocket;
 
-/// The nats-server version whose behaviour we match; clients gate features on it.
-pub const NATS_COMPAT_VERSION: &str = "2.15.0";
-/// rnats's own version.
-pub const RNATS_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use rnats_core::{
+    account, auth, client, closed, config, gofmt, hooks, jwt, options, router, server, stats,
+    subscription, tls, NATS_COMPAT_VERSION, RNATS_VERSION,
+};
+pub use rnats_jetstream as jetstream;
+pub use rnats_monitor as monitor;
+pub use rnats_monitor::sysacc;
+pub use rnats_websocket as websocket;

@@ -14,6 +14,7 @@ use rnats_server::signals::{self, Stop};
 use rnats_server::{config, logging, NATS_COMPAT_VERSION, RNATS_VERSION};
 
 fn main() -> ExitCode {
+    rnats_server::websocket::register();
     let flags = match cli::parse(std::env::args_os()) {
         Ok(Invocation::Run(f)) => f,
         Ok(Invocation::Help(text)) => {
@@ -132,6 +133,7 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     );
     let pid_file = opts.pid_file.clone();
     let ports_dir = opts.ports_file_dir.clone();
+    let ws_opts = opts.clone();
     let server = match Server::bind(opts).await {
         Ok(s) => s,
         Err(e) => logging::fatal(format!(
@@ -139,6 +141,14 @@ async fn run(opts: Options, loader: Arc<Loader>) {
             e.to_string()
         )),
     };
+    let ws_listener = match rnats_server::websocket::WsListener::bind(&ws_opts).await {
+        Ok(l) => l,
+        Err(e) => logging::fatal(format!(
+            "Error listening on port: {addr}, {:?}",
+            e.to_string()
+        )),
+    };
+    drop(ws_opts);
     let state = server.state();
     tracing::info!("  Name:     {}", state.server_name);
     tracing::info!("  ID:       {}", state.server_id);
@@ -153,7 +163,8 @@ async fn run(opts: Options, loader: Arc<Loader>) {
         Err(e) => logging::fatal(format!("Error reading the listen address: {e}")),
     };
     let host = state.opts().host.clone();
-    let websocket = match (&state.websocket, server.ws_local_addr()) {
+    let ws_addr = ws_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let websocket = match (ws_listener.as_ref().map(|l| l.settings()), ws_addr) {
         (Some(ws), Some(addr)) => {
             tracing::info!(
                 "Listening for websocket clients on {}://{}:{}",
@@ -188,7 +199,10 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     if let Err(e) = rnats_server::sysacc::Sys::start(&state) {
         logging::fatal(format!("Error setting up internal tracking: {e}"));
     }
-    let monitor_port = rnats_server::monitor::start(&state).await;
+    let monitor_port = match rnats_server::monitor::start(&state).await {
+        Ok(p) => p,
+        Err(e) => logging::fatal(e),
+    };
     let monitoring = monitor_port.map(|p| (state.opts().http_host.clone(), p));
     let nats_scheme = if state.client_tls.is_some() && !state.opts().allow_non_tls {
         "tls"
@@ -215,6 +229,7 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     tracing::info!("Server is ready");
 
     let accept = tokio::spawn(server.run());
+    let ws_accept = ws_listener.map(|l| tokio::spawn(l.run(state.clone())));
     let stop = signals::wait(signals, state.clone(), loader).await;
     if !matches!(stop, Stop::LameDuckDone) {
         tracing::info!("Initiating Shutdown...");
@@ -222,6 +237,9 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     rnats_server::sysacc::shutdown_event(&state);
     server::shutdown(&state);
     let _ = accept.await;
+    if let Some(ws) = ws_accept {
+        let _ = ws.await;
+    }
     // Give writers a moment to flush their final -ERR/close.
     server::clients_gone(&state, std::time::Duration::from_millis(20)).await;
     if let Some(p) = pid_file {
@@ -251,7 +269,7 @@ fn start_jetstream(state: &std::sync::Arc<rnats_server::server::ServerState>) {
             tracing::info!("  API Level:       5");
             tracing::info!("-------------------------------------------");
             tracing::info!("Took {:?} to start JetStream", started.elapsed());
-            let _ = state.jetstream.set(js);
+            rnats_server::jetstream::install(state, js);
         }
         Err(e) => logging::fatal(format!("Can't start JetStream: {e}")),
     }

@@ -1,0 +1,71 @@
+//! The seam between the core and the features built on it (JetStream,
+//! monitoring and `$SYS`, WebSocket; later cluster and consensus).
+//!
+//! The core never calls a feature. It *raises events* through [`Hooks`]
+//! objects that features register on `ServerState` at startup
+//! (`ServerState::add_hooks`), and it keeps each feature's state in a typed
+//! [`Slots`] entry the feature owns (`ServerState::slot::<T>()`), so the core
+//! does not name feature types. Features publish and subscribe with
+//! `ServerState::{publish_in, subscribe_internal_in}` like any client.
+
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::account::Account;
+use crate::client::{ClientShared, CloseReason};
+use crate::server::ServerState;
+
+/// Events the core raises. Every method has an empty default, so a feature
+/// implements only what it listens to. Hooks run on the task that raised the
+/// event and must not block; they are called with no core lock held.
+pub trait Hooks: Send + Sync {
+    /// A client finished `CONNECT` (authenticated and registered).
+    fn client_connected(&self, _state: &ServerState, _client: &Arc<ClientShared>) {}
+    /// A client that had connected is gone (its subscriptions removed).
+    fn client_disconnected(
+        &self,
+        _state: &ServerState,
+        _client: &Arc<ClientShared>,
+        _reason: CloseReason,
+    ) {
+    }
+    /// An account was registered after startup (operator mode: its JWT was
+    /// fetched and its imports installed).
+    fn account_added(&self, _state: &Arc<ServerState>, _account: &Arc<Account>) {}
+    /// Lame-duck mode began (before clients are told).
+    fn lame_duck(&self, _state: &ServerState) {}
+    /// The server is shutting down (after accepting stopped, before clients
+    /// are closed).
+    fn shutdown(&self, _state: &ServerState) {}
+}
+
+/// Feature state keyed by type: each feature stores one value of its own
+/// type and finds it again, without the core knowing the type.
+#[derive(Default)]
+pub struct Slots {
+    entries: RwLock<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+}
+
+impl Slots {
+    /// The value of type `T`, if one was set.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let id = TypeId::of::<T>();
+        let entries = self.entries.read();
+        let (_, v) = entries.iter().find(|(t, _)| *t == id)?;
+        v.clone().downcast::<T>().ok()
+    }
+
+    /// Sets the value of type `T`; returns false (and keeps the old one) if
+    /// it was already set.
+    pub fn set<T: Any + Send + Sync>(&self, value: Arc<T>) -> bool {
+        let id = TypeId::of::<T>();
+        let mut entries = self.entries.write();
+        if entries.iter().any(|(t, _)| *t == id) {
+            return false;
+        }
+        entries.push((id, value));
+        true
+    }
+}
