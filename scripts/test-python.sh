@@ -2,6 +2,7 @@
 # Run the Python (nats-py) integration suite against rnats-server.
 #
 #   scripts/test-python.sh [pytest args...]
+#   scripts/test-python.sh tests/python/test_dashboard.py -v   # just those tests
 #
 # Environment:
 #   RNATS_SERVER_BIN     server binary under test (default: <repo>/target/debug/rnats-server)
@@ -38,8 +39,16 @@ if [[ ! -f "$STAMP" ]] || [[ "$(cat "$STAMP")" != "$WANT" ]]; then
 fi
 
 cd "$ROOT"
+# The whole suite, unless the arguments name tests (a path or node id).
+TARGETS=(tests/python)
+for a in "$@"; do
+  if [[ "$a" != -* && -e "${a%%::*}" ]]; then
+    TARGETS=()
+    break
+  fi
+done
 set +e
-"$VENV/bin/python" -m pytest tests/python -q "$@"
+"$VENV/bin/python" -m pytest "${TARGETS[@]}" -q "$@"
 rc=$?
 set -e
 exit $rc

@@ -25,7 +25,11 @@ fuzz_target!(|data: &[u8]| {
     if data.is_empty() {
         return;
     }
-    let p = Parser { headers: data[0] & 1 == 1, max_payload: 4096, max_control_line: 256 };
+    let p = Parser {
+        headers: data[0] & 1 == 1,
+        max_payload: 4096,
+        max_control_line: 256,
+    };
     let data = &data[1..];
     let (whole, _) = ops(&p, data);
     // Feed as two reads: parse what the first holds, then the rest appended.

@@ -19,6 +19,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -138,8 +139,8 @@ def _drain(s: socket.socket, stop: threading.Event) -> None:
 
 
 def _chromium(args: list[str], tmp_path: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    profile = tmp_path / "chrome-profile"
-    profile.mkdir(exist_ok=True)
+    # A fresh profile for every launch: no lock or state left by the last one.
+    profile = Path(tempfile.mkdtemp(prefix="chrome-profile-", dir=tmp_path))
     argv = [str(CHROMIUM), *CHROME_FLAGS, f"--user-data-dir={profile}", *args]
     return subprocess.run(argv, capture_output=True, timeout=timeout, text=True)
 

@@ -131,6 +131,7 @@ pub fn reason_text(reason: CloseReason) -> &'static str {
         CloseReason::WrongPort => "Incorrect Port",
         CloseReason::WrongGateway => "Wrong Gateway",
         CloseReason::MissingAccount => "Missing Account",
+        CloseReason::AuthenticationExpired => "Authentication Expired",
     }
 }
 

@@ -306,7 +306,8 @@ impl ServerState {
         info.client_ip = client.addr.ip().to_string();
         info.ldm = self.lame_duck.load(Ordering::Relaxed);
         if self.opts().auth.has_nkeys() {
-            info.nonce = client.auth.nonce().to_string();
+            // Empty when the OS random source failed: `run` refuses the client.
+            info.nonce = client.auth.nonce().unwrap_or_default().to_string();
         }
         info
     }

@@ -63,7 +63,7 @@ pub fn publish<T: Serialize>(
     let domain = server.opts().jetstream_domain.clone();
     let event = Event {
         kind,
-        id: super::consumer::timers::advisory_id(),
+        id: rnats_core::ids::next(),
         timestamp: rnats_core::gofmt::go_time(&Utc::now()),
         body: build(domain),
     };

@@ -58,10 +58,7 @@ fn bad_name(name: &str) -> bool {
 
 /// A random 8-character name for an ephemeral consumer.
 fn ephemeral_name() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..8)
-        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
-        .collect()
+    rnats_core::ids::short()
 }
 
 fn create(

@@ -7,6 +7,8 @@
 //! `meta.json` (the configuration and creation time) and `msgs/` (the
 //! FileStore's blocks). Memory streams are not persisted, as in nats-server.
 
+#![forbid(unsafe_code)]
+
 pub mod advisories;
 pub mod api;
 pub mod check;

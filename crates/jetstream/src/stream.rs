@@ -213,6 +213,7 @@ impl Stream {
     pub fn start(self: &Arc<Self>) -> Result<(), JsError> {
         self.resubscribe()?;
         self.recover_ttls();
+        self.recover_dedup();
         let mut tasks = self.tasks.lock();
         let weak = Arc::downgrade(self);
         if self.inner.lock().config.needs_expiry() {
@@ -574,6 +575,39 @@ impl Stream {
             seq,
             duplicate: false,
         })
+    }
+
+    /// Rebuilds the `Nats-Msg-Id` window from the stored messages (after a
+    /// restart, clean or not, as nats-server does): a client re-sending what
+    /// it did not see acknowledged must get `duplicate: true` with the
+    /// original sequence, never a second copy. Only messages whose stored
+    /// time is inside the window are read.
+    fn recover_dedup(&self) {
+        let mut inner = self.inner.lock();
+        let window = inner.config.duplicate_window;
+        if window <= 0 || inner.config.mirror.is_some() {
+            return;
+        }
+        let now = now_nanos();
+        let last = self.store.state().last_seq;
+        let mut seq = self.store.first_seq_since(now.saturating_sub(window));
+        while seq <= last && seq > 0 {
+            let Ok(m) = self.store.load_next(">", seq) else {
+                break;
+            };
+            seq = m.seq + 1;
+            let id = headers::get_str(&m.headers, headers::MSG_ID).filter(|s| !s.is_empty());
+            if m.seq == last {
+                // As nats-server: `Nats-Expected-Last-Msg-Id` compares with
+                // the id of the last message, if it has one.
+                inner.last_msg_id = id.map(str::to_string);
+            }
+            if let Some(id) = id.filter(|_| now - m.ts < window) {
+                // Ids are unique within the window; the newest copy wins.
+                inner.dedup.ids.insert(id.to_string(), m.seq);
+                inner.dedup.order.push_back((m.ts, id.to_string()));
+            }
+        }
     }
 
     /// Rebuilds TTL deadlines from stored messages (after a restart).

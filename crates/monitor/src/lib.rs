@@ -10,6 +10,8 @@
 //!
 //! The `$SYS` services ([`sysacc`]) answer from the same data builders.
 
+#![deny(unsafe_code)]
+
 pub mod sysacc;
 
 pub mod connz;
@@ -18,6 +20,7 @@ pub mod health;
 pub mod jsz;
 pub mod metrics;
 pub mod misc;
+pub mod procstat;
 pub mod subsz;
 pub mod varz;
 

@@ -900,20 +900,20 @@ fn jetstream_metrics(out: &mut Exposition, state: &ServerState) {
 // ---------------------------------------------------------------------------
 
 fn process_metrics(out: &mut Exposition, state: &ServerState) {
-    if let Some((ticks, rss_pages)) = proc_stat() {
+    if let Some((ticks, rss_pages)) = crate::procstat::read() {
         out.single(
             "process_cpu_seconds_total",
             Kind::Counter,
             "Total user and system CPU time spent in seconds.",
             "",
-            ticks as f64 / sysconf(libc::_SC_CLK_TCK, 100) as f64,
+            ticks as f64 / crate::procstat::clock_ticks(),
         );
         out.single(
             "process_resident_memory_bytes",
             Kind::Gauge,
             "Resident memory size in bytes.",
             "",
-            (rss_pages * sysconf(libc::_SC_PAGESIZE, 4096)) as f64,
+            (rss_pages * crate::procstat::page_size()) as f64,
         );
     }
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
@@ -933,27 +933,6 @@ fn process_metrics(out: &mut Exposition, state: &ServerState) {
         "",
         start,
     );
-}
-
-/// (utime + stime in clock ticks, rss in pages) from `/proc/self/stat`.
-fn proc_stat() -> Option<(u64, i64)> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &s[s.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    let rss: i64 = f.get(21)?.parse().ok()?;
-    Some((utime + stime, rss))
-}
-
-fn sysconf(name: libc::c_int, default: i64) -> i64 {
-    // SAFETY: sysconf only reads a system constant.
-    let v = unsafe { libc::sysconf(name) };
-    if v > 0 {
-        v as i64
-    } else {
-        default
-    }
 }
 
 #[cfg(test)]

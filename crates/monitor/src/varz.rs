@@ -244,7 +244,7 @@ pub struct CpuSampler {
 impl CpuSampler {
     /// (cpu percent, resident bytes).
     pub fn sample(&mut self, process_start: Instant) -> (f64, i64) {
-        let Some((ticks, rss_pages)) = read_proc_stat() else {
+        let Some((ticks, rss_pages)) = crate::procstat::read() else {
             return (0.0, 0);
         };
         let now = Instant::now();
@@ -252,45 +252,12 @@ impl CpuSampler {
         let secs = now.duration_since(since).as_secs_f64();
         if self.last.is_none() || secs >= 1.0 {
             if secs > 0.0 {
-                let hz = clock_ticks();
+                let hz = crate::procstat::clock_ticks();
                 let pct = (ticks.saturating_sub(base)) as f64 / hz / secs * 100.0;
                 self.pcpu = (pct * 10.0).round() / 10.0;
             }
             self.last = Some((now, ticks));
         }
-        (self.pcpu, rss_pages * page_size())
-    }
-}
-
-/// (utime + stime in clock ticks, rss in pages) from `/proc/self/stat`.
-fn read_proc_stat() -> Option<(u64, i64)> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces: count fields after its closing ')'.
-    let rest = &s[s.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state); utime is 14, stime 15, rss 24.
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    let rss: i64 = f.get(21)?.parse().ok()?;
-    Some((utime + stime, rss))
-}
-
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf only reads a system constant.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
-}
-
-fn page_size() -> i64 {
-    // SAFETY: sysconf only reads a system constant.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as i64
-    } else {
-        4096
+        (self.pcpu, rss_pages * crate::procstat::page_size())
     }
 }

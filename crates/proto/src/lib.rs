@@ -6,11 +6,13 @@
 //! - [`encode`]: the server's frames (`MSG`, `HMSG`, `INFO`, `-ERR`, ...), appended
 //!   straight into an outbound buffer.
 //! - [`info`] and [`connect`]: the JSON bodies of `INFO` and `CONNECT`.
+//! - [`route`]: the server <-> server protocol of cluster routes.
 
 pub mod connect;
 pub mod encode;
 pub mod info;
 pub mod parse;
+pub mod route;
 
 pub use connect::ConnectOptions;
 pub use info::ServerInfo;

@@ -135,7 +135,7 @@ const VERBS: &[(&[u8], Verb)] = &[
     (b"INFO", Verb::Info),
 ];
 
-fn is_ws(b: u8) -> bool {
+pub(crate) fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
@@ -344,7 +344,11 @@ fn parse_unsub(arg: &[u8]) -> Result<ClientOp<'_>, ParseError> {
 
 /// The payload of `size` bytes starting at `start`, which must be followed by
 /// `\r\n`; `None` until all of it has arrived.
-fn take_payload(buf: &[u8], start: usize, size: usize) -> Result<Option<&[u8]>, ParseError> {
+pub(crate) fn take_payload(
+    buf: &[u8],
+    start: usize,
+    size: usize,
+) -> Result<Option<&[u8]>, ParseError> {
     let end = start + size;
     // Check each terminator byte as soon as it arrives, as nats-server does.
     match buf.get(end) {
@@ -361,7 +365,7 @@ fn take_payload(buf: &[u8], start: usize, size: usize) -> Result<Option<&[u8]>, 
 
 /// Splits on spaces and tabs into `out`; returns the count, or `None` when
 /// there are more arguments than `out` holds (or none at all).
-fn split_args<'a>(arg: &'a [u8], out: &mut [&'a [u8]]) -> Option<usize> {
+pub(crate) fn split_args<'a>(arg: &'a [u8], out: &mut [&'a [u8]]) -> Option<usize> {
     let mut n = 0;
     for part in arg.split(|&b| is_ws(b)).filter(|p| !p.is_empty()) {
         *out.get_mut(n)? = part;
@@ -380,7 +384,7 @@ pub fn parse_size(d: &[u8]) -> Option<usize> {
     })
 }
 
-fn bad_args(what: &str, arg: &[u8]) -> ParseError {
+pub(crate) fn bad_args(what: &str, arg: &[u8]) -> ParseError {
     ParseError::BadArgs(format!("{what}: {:?}", String::from_utf8_lossy(arg)))
 }
 

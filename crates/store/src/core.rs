@@ -517,6 +517,19 @@ impl<T> Core<T> {
             .max()
     }
 
+    /// Walks back from the newest message while timestamps are >= `ts`, so
+    /// the cost is the size of the window, not of the stream.
+    pub fn first_seq_since(&self, ts: i64) -> u64 {
+        let mut first = self.last_seq + 1;
+        for (&seq, e) in self.msgs.iter().rev() {
+            if e.ts < ts {
+                break;
+            }
+            first = seq;
+        }
+        first
+    }
+
     pub fn num_pending(&self, filt: &str, start: u64) -> u64 {
         if start > self.last_seq || self.msgs.is_empty() {
             return 0;

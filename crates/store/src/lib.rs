@@ -73,6 +73,9 @@ pub trait MsgStore: Send + Sync {
     fn subjects_state(&self, filter: &str) -> BTreeMap<String, SubjectState>;
     /// Count of messages matching `filter` with seq >= start.
     fn num_pending(&self, filter: &str, start: u64) -> u64;
+    /// The first sequence of the newest run of messages stored at or after
+    /// `ts` (unix nanos): the start of a time window. `last_seq + 1` if none.
+    fn first_seq_since(&self, ts: i64) -> u64;
     /// Applies new limits immediately (may remove messages; age is checked against the clock).
     fn update_limits(&self, limits: StoreLimits) -> Result<(), StoreError>;
     /// Highest seq known to be on stable storage (MemStore: last_seq).

@@ -167,6 +167,11 @@ impl MsgStore for MemStore {
             .unwrap_or_default()
     }
 
+    fn first_seq_since(&self, ts: i64) -> u64 {
+        self.with(|core| core.first_seq_since(ts))
+            .unwrap_or_default()
+    }
+
     fn update_limits(&self, limits: StoreLimits) -> Result<(), StoreError> {
         self.with(|core| {
             let mut removed = Removed::new();

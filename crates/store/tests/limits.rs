@@ -200,3 +200,21 @@ fn purge_variants_and_deleted() {
         assert!(matches!(s.load(5), Err(StoreError::NotFound)));
     }
 }
+
+/// The start of a time window (dedup rebuild after a restart): the first
+/// message of the newest run stored at or after the given time.
+#[test]
+fn first_seq_since_finds_the_window_start() {
+    for (s, _d) in stores(StoreLimits::default()) {
+        assert_eq!(s.first_seq_since(0), 1, "empty store");
+        for ts in [100, 200, 300, 400] {
+            s.store("a", b"", b"x", ts).unwrap();
+        }
+        assert_eq!(s.first_seq_since(0), 1);
+        assert_eq!(s.first_seq_since(250), 3);
+        assert_eq!(s.first_seq_since(300), 3);
+        assert_eq!(s.first_seq_since(401), 5, "nothing that recent");
+        s.remove(3, false).unwrap();
+        assert_eq!(s.first_seq_since(250), 4);
+    }
+}

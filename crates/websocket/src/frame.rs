@@ -73,7 +73,8 @@ pub fn close_status(reason: CloseReason) -> u16 {
         | CloseReason::DuplicateServerName
         | CloseReason::WrongPort
         | CloseReason::WrongGateway
-        | CloseReason::MissingAccount => CLOSE_POLICY_VIOLATION,
+        | CloseReason::MissingAccount
+        | CloseReason::AuthenticationExpired => CLOSE_POLICY_VIOLATION,
         CloseReason::ParseError
         | CloseReason::ProtocolViolation
         | CloseReason::BadClientProtocolVersion => CLOSE_PROTOCOL_ERROR,

@@ -199,9 +199,7 @@ impl ServiceImport {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut s = String::with_capacity(24);
         s.push_str(REPLY_PREFIX);
-        for _ in 0..8 {
-            s.push(fastrand::alphanumeric());
-        }
+        s.push_str(&crate::ids::short());
         s.push('.');
         s.push_str(&n.to_string());
         s.into_bytes().into_boxed_slice()

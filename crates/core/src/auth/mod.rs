@@ -81,6 +81,8 @@ pub enum Reason {
     NoCredentials,
     #[error("JWT not accepted")]
     JwtRejected,
+    #[error("no nonce: the OS random source failed")]
+    NonceUnavailable,
 }
 
 /// A refused CONNECT: why, and how to name the client in the error log.
@@ -301,7 +303,7 @@ mod tests {
             })],
             ..Default::default()
         };
-        let nonce = nkey::new_nonce();
+        let nonce = nkey::new_nonce().unwrap();
         let sig = {
             use base64::Engine;
             base64::engine::general_purpose::URL_SAFE_NO_PAD

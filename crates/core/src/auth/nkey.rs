@@ -7,15 +7,24 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::Reason;
 
-/// A new nonce: 11 random bytes, base64url without padding (as nats-server).
-pub fn new_nonce() -> String {
+/// The OS random source failed: no nonce can be made, so the connection is
+/// refused (a predictable nonce would let a recorded signature be replayed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unable to generate a nonce: the OS random source failed")]
+pub struct NonceUnavailable;
+
+/// A new nonce: 11 random bytes from the OS source, base64url without
+/// padding (as nats-server). There is deliberately no fallback generator.
+pub fn new_nonce() -> Result<String, NonceUnavailable> {
+    nonce_from(|buf| SystemRandom::new().fill(buf).map_err(|_| NonceUnavailable))
+}
+
+fn nonce_from(
+    fill: impl FnOnce(&mut [u8]) -> Result<(), NonceUnavailable>,
+) -> Result<String, NonceUnavailable> {
     let mut raw = [0u8; 11];
-    if SystemRandom::new().fill(&mut raw).is_err() {
-        // The OS generator failing is not expected; fall back to fastrand so a
-        // connection still gets a unique challenge.
-        raw.iter_mut().for_each(|b| *b = fastrand::u8(..));
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    fill(&mut raw)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
 }
 
 /// Whether `key` is a well-formed public user nkey (`U...`).
@@ -44,7 +53,7 @@ mod tests {
     #[test]
     fn signatures_in_both_encodings() {
         let kp = nkeys::KeyPair::new_user();
-        let nonce = new_nonce();
+        let nonce = new_nonce().unwrap();
         assert_eq!(nonce.len(), 15);
         let sig = kp.sign(nonce.as_bytes()).unwrap();
         let pk = kp.public_key();
@@ -59,5 +68,13 @@ mod tests {
         let other = nkeys::KeyPair::new_account().public_key();
         assert!(!is_valid_public_user_key(&other));
         assert!(!is_valid_public_user_key("UABC"));
+    }
+
+    #[test]
+    fn a_failing_random_source_gives_no_nonce() {
+        assert_eq!(nonce_from(|_| Err(NonceUnavailable)), Err(NonceUnavailable));
+        let a = new_nonce().unwrap();
+        let b = new_nonce().unwrap();
+        assert_ne!(a, b);
     }
 }

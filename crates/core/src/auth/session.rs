@@ -70,9 +70,19 @@ fn expired(limits: &ResponsePermission, g: &Grant, now: Instant) -> bool {
 }
 
 impl SharedAuth {
-    /// This connection's nonce (made on first use).
-    pub fn nonce(&self) -> &str {
-        self.nonce.get_or_init(super::nkey::new_nonce)
+    /// This connection's nonce (made on first use); `None` when the OS
+    /// random source failed, and then the connection must be refused.
+    pub fn nonce(&self) -> Option<&str> {
+        if let Some(n) = self.nonce.get() {
+            return Some(n);
+        }
+        match super::nkey::new_nonce() {
+            Ok(n) => Some(self.nonce.get_or_init(|| n)),
+            Err(e) => {
+                tracing::error!("{e}");
+                None
+            }
+        }
     }
 
     fn install(&self, perms: Option<Arc<CompiledPerms>>) {
@@ -151,7 +161,15 @@ impl ConnAuth {
         shared: &SharedAuth,
     ) -> Result<(), AuthError> {
         let session = if opts.auth.required() {
-            let nonce = opts.auth.has_nkeys().then(|| shared.nonce());
+            let nonce = if opts.auth.has_nkeys() {
+                // Fail closed: without a nonce no signature can be checked.
+                Some(shared.nonce().ok_or(AuthError {
+                    who: None,
+                    reason: super::Reason::NonceUnavailable,
+                })?)
+            } else {
+                None
+            };
             Some(authenticate(
                 &opts.auth,
                 opts.no_auth_user.as_deref(),

@@ -179,6 +179,16 @@ where
         return;
     }
     tracing::debug!("{} - Client connection created", client.log_prefix());
+    if opts.auth.has_nkeys() && client.auth.nonce().is_none() {
+        // Fail closed: a client that must sign a nonce cannot be served without one.
+        tracing::error!(
+            "{} - refusing connection: no nonce could be generated",
+            client.log_prefix()
+        );
+        client.close(CloseReason::AuthenticationViolation);
+        let _ = writer.await;
+        return;
+    }
 
     let mut conn = Conn::new(state.clone(), client.clone());
     let reason = conn.read_loop(rd).await;
@@ -218,6 +228,8 @@ struct Conn {
     opts_generation: u64,
     /// AUTH: who the client is and what it may publish/subscribe (`crate::auth`).
     auth: crate::auth::session::ConnAuth,
+    /// Closes the connection when its JWT credentials expire (`expiry.rs`).
+    expiry: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Ends the connection; `Some(text)` is sent as `-ERR 'text'` first.
@@ -248,6 +260,7 @@ impl Conn {
             cache: MatchCache::default(),
             batch: Batch::default(),
             auth: Default::default(),
+            expiry: None,
         }
     }
 
@@ -549,7 +562,12 @@ impl Conn {
             &op.trust,
             &op.resolver,
             connect.jwt.as_deref(),
-            self.client.auth.nonce().as_bytes(),
+            self.client
+                .auth
+                .nonce()
+                .ok_or(crate::jwt::JwtError::BadNonceSignature)
+                .map_err(fail)?
+                .as_bytes(),
             connect.sig.as_deref(),
         )
         .map_err(|e| {
@@ -570,6 +588,16 @@ impl Conn {
         self.auth.login_as(Arc::new(user), &self.client.auth);
         self.limit_subs = crate::account::bound(verified.user.nats.subs);
         self.limit_payload = crate::account::bound(verified.user.nats.payload);
+        if let Some(old) = self.expiry.take() {
+            old.abort();
+        }
+        self.expiry = super::expiry::watch(
+            &self.state,
+            &self.client,
+            verified.user.exp,
+            verified.account.sub.clone(),
+            verified.account.exp,
+        );
         Ok(())
     }
 
@@ -769,6 +797,9 @@ impl Conn {
 
     /// Removes this connection's subscriptions and registration.
     fn cleanup(&mut self) {
+        if let Some(t) = self.expiry.take() {
+            t.abort();
+        }
         let subs: Vec<SubRef> = self
             .client
             .subs

@@ -5,6 +5,7 @@
 //! alive with PINGs.
 
 pub mod conn;
+pub mod expiry;
 pub mod outbound;
 pub mod writer;
 
@@ -58,6 +59,8 @@ pub enum CloseReason {
     WrongGateway,
     /// Routes: a message or interest for an account we do not have.
     MissingAccount,
+    /// The user's (or its account's) JWT passed its `exp`.
+    AuthenticationExpired,
 }
 
 impl CloseReason {

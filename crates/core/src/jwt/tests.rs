@@ -285,3 +285,100 @@ mod fuzzish {
         }
     }
 }
+
+/// A chain of first-format (v1) JWTs, as older tooling issued them:
+/// `type` at the top level, JetStream-less account limits, a user issued by
+/// an account signing key naming its account in a top-level `issuer_account`.
+#[test]
+fn v1_jwts_are_accepted_with_the_same_meaning() {
+    use serde_json::json;
+    let op = KeyPair::new_operator();
+    let sys = KeyPair::new_account();
+    let op_jwt = encode_v1(
+        json!({"jti": "J1", "iat": now(), "sub": op.public_key(), "name": "OP", "type": "operator",
+               "nats": {"system_account": sys.public_key()}}),
+        &op,
+    );
+    let trust = Trust::from_operator_jwts(&[op_jwt]).expect("v1 operator verifies");
+    assert_eq!(
+        trust.system_account.as_deref(),
+        Some(sys.public_key().as_str())
+    );
+
+    let account = KeyPair::new_account();
+    let signer = KeyPair::new_account();
+    let acc_jwt = encode_v1(
+        json!({"jti": "J2", "iat": now(), "sub": account.public_key(), "name": "A", "type": "account",
+               "nats": {"limits": {"subs": 10, "conn": -1, "leaf": -1, "imports": -1, "exports": -1,
+                                   "data": -1, "payload": 512, "wildcards": true,
+                                   "mem_storage": -1, "disk_storage": -1},
+                        "signing_keys": [signer.public_key()],
+                        "exports": [{"subject": "news.>", "type": "stream"}]}}),
+        &op,
+    );
+    let acc = trust.verify_account(&acc_jwt).expect("v1 account verifies");
+    assert_eq!(acc.nats.kind, "account");
+    assert_eq!(acc.nats.version, 1);
+    assert_eq!((acc.nats.limits.subs, acc.nats.limits.payload), (10, 512));
+    assert!(
+        !acc.nats.limits.jetstream_enabled(),
+        "v1 accounts have no JetStream"
+    );
+    assert_eq!(acc.nats.exports.len(), 1);
+    let resolver = Resolver::new(
+        &ResolverConfig::Memory,
+        &[(account.public_key(), acc_jwt.clone())],
+    )
+    .expect("memory resolver");
+
+    let user = KeyPair::new_user();
+    let user_jwt = encode_v1(
+        json!({"jti": "J3", "iat": now(), "sub": user.public_key(), "name": "u", "type": "user",
+               "issuer_account": account.public_key(),
+               "nats": {"pub": {"allow": ["a.>"]}, "sub": {}}}),
+        &signer,
+    );
+    let nonce = b"NONCE123";
+    let ok = authenticate(
+        &trust,
+        &resolver,
+        Some(&user_jwt),
+        nonce,
+        Some(&signed(&user, nonce)),
+    )
+    .expect("v1 user authenticates");
+    assert_eq!(ok.account.sub, account.public_key());
+    assert_eq!(ok.user.nats.issuer_account, account.public_key());
+    assert_eq!(ok.permissions.publish.allow, vec!["a.>".to_string()]);
+
+    // A v1 token signed the v2 way (header included), or with its claims
+    // changed after signing, is refused.
+    let mut parts: Vec<String> = user_jwt.split('.').map(str::to_string).collect();
+    let v2_style = user
+        .sign(format!("{}.{}", parts[0], parts[1]).as_bytes())
+        .unwrap();
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let forged = format!("{}.{}.{}", parts[0], parts[1], b64.encode(v2_style));
+    assert_eq!(
+        decode::<UserNats>(&forged).unwrap_err(),
+        JwtError::BadSignature
+    );
+    let body = String::from_utf8(b64.decode(&parts[1]).unwrap())
+        .unwrap()
+        .replace("a.>", ">");
+    parts[1] = b64.encode(body);
+    assert_eq!(
+        decode::<UserNats>(&parts.join(".")).unwrap_err(),
+        JwtError::BadSignature
+    );
+    // A claim from a future format version is refused.
+    let newer = encode_v1(
+        json!({"sub": user.public_key(), "nats": {"version": 3}}),
+        &account,
+    );
+    assert!(matches!(
+        decode::<UserNats>(&newer),
+        Err(JwtError::Malformed(_))
+    ));
+}

@@ -218,7 +218,7 @@ pub fn expire(st: &mut State, now: Instant) -> Option<PinEvent> {
 
 /// A pin id: 22 characters like nats-server's NUIDs.
 fn new_pin_id() -> String {
-    super::timers::advisory_id()
+    rnats_core::ids::next()
 }
 
 /// The `Nats-Pin-Id` header added to a message sent by a `pinned_client`
@@ -256,7 +256,7 @@ impl Consumer {
             };
             let body = PinAdvisory {
                 kind: format!("io.nats.jetstream.advisory.v1.consumer_group_{kind}"),
-                id: super::timers::advisory_id(),
+                id: rnats_core::ids::next(),
                 timestamp: rnats_core::gofmt::go_time(&Utc::now()),
                 account: &self.account.name,
                 stream: &self.stream_name,

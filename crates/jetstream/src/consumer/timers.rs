@@ -263,11 +263,3 @@ impl Consumer {
         false
     }
 }
-
-/// A unique id for an advisory (nats-server uses a NUID).
-pub fn advisory_id() -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    (0..22)
-        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
-        .collect()
-}

@@ -101,7 +101,7 @@ impl TypedEvent {
     pub fn new(kind: &'static str, at: &chrono::DateTime<chrono::Utc>) -> TypedEvent {
         TypedEvent {
             kind,
-            id: rnats_jetstream::consumer::timers::advisory_id(),
+            id: rnats_core::ids::next(),
             timestamp: go_time(at),
         }
     }

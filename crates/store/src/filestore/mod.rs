@@ -641,6 +641,12 @@ impl MsgStore for FileStore {
             .unwrap_or_default()
     }
 
+    fn first_seq_since(&self, ts: i64) -> u64 {
+        self.lock()
+            .map(|g| g.core.first_seq_since(ts))
+            .unwrap_or_default()
+    }
+
     fn update_limits(&self, limits: StoreLimits) -> Result<(), StoreError> {
         self.removal(|core, removed| {
             core.update_limits(limits, removed);
