@@ -145,7 +145,7 @@ pub fn route_from(
     for group in &result.qsubs {
         if from_peer {
             // A routed message names the groups this server must serve.
-            if !queues.is_some_and(|q| q.iter().any(|n| *n == &*group.name)) {
+            if !queues.is_some_and(|q| q.contains(&&*group.name)) {
                 continue;
             }
         }

@@ -1,6 +1,6 @@
 //! rnats-server as a library: the composition root. It parses flags
 //! ([`cli`]) and the config file, sets up logging, wires the feature crates
-//! (JetStream, monitoring and `$SYS`, WebSocket) onto `rnats-core`, and
+//! (clustering, JetStream, monitoring and `$SYS`, WebSocket) onto `rnats-core`, and
 //! handles signals and reloads. The binary in `main.rs` is a thin shell
 //! around it.
 //!
@@ -14,6 +14,7 @@ pub mod logging;
 pub mod reload;
 pub mod signals;
 
+pub use rnats_cluster as cluster;
 pub use rnats_core::{
     account, auth, client, closed, config, gofmt, hooks, jwt, options, router, server, stats,
     subscription, tls, NATS_COMPAT_VERSION, RNATS_VERSION,

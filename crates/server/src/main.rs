@@ -61,8 +61,9 @@ fn main() -> ExitCode {
         }
     };
     if flags.check_config {
-        if !report.unknown.is_empty() {
-            for u in &report.unknown {
+        // nats-server's `-t` fails on warnings too.
+        if !report.unknown.is_empty() || !report.warnings.is_empty() {
+            for u in report.unknown.iter().chain(&report.warnings) {
                 eprintln!("rnats-server: {u}");
             }
             return ExitCode::FAILURE;
@@ -79,7 +80,12 @@ fn main() -> ExitCode {
         eprintln!("rnats-server: could not open log file: {e}");
         return ExitCode::FAILURE;
     }
-    for line in report.unknown.iter().chain(&report.unimplemented) {
+    for line in report
+        .unknown
+        .iter()
+        .chain(&report.warnings)
+        .chain(&report.unimplemented)
+    {
         tracing::warn!("{line}");
     }
     for name in flags.unimplemented() {
@@ -96,7 +102,12 @@ fn main() -> ExitCode {
     let reload_flags = flags.clone();
     let loader: Arc<Loader> = Arc::new(move || {
         let (opts, report) = load_options(&reload_flags).map_err(|e| e.to_string())?;
-        for line in report.unknown.iter().chain(&report.unimplemented) {
+        for line in report
+            .unknown
+            .iter()
+            .chain(&report.warnings)
+            .chain(&report.unimplemented)
+        {
             tracing::warn!("{line}");
         }
         Ok(opts)
@@ -155,6 +166,10 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     if rnats_server::auth::has_plaintext_passwords(&state.opts().auth) {
         tracing::warn!("Plaintext passwords detected, use nkeys or bcrypt");
     }
+    let cluster = match rnats_server::cluster::start(&state).await {
+        Ok(c) => c,
+        Err(e) => logging::fatal(e.to_string()),
+    };
     if state.opts().jetstream {
         start_jetstream(&state);
     }
@@ -209,12 +224,16 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     } else {
         "nats"
     };
+    let cluster_addr = cluster
+        .as_ref()
+        .map(|c| (c.options().host.clone(), c.listen.port()));
     let ports_file = ports_dir.map(|d| {
         write_ports_file(
             &d,
             (nats_scheme, &host, local.port()),
             monitoring.as_ref(),
             websocket.as_ref(),
+            cluster_addr.as_ref(),
         )
     });
     if let Some(p) = &pid_file {
@@ -301,6 +320,7 @@ fn write_ports_file(
     (scheme, host, port): (&str, &str, u16),
     monitoring: Option<&(String, u16)>,
     websocket: Option<&(&str, String, u16)>,
+    cluster: Option<&(String, u16)>,
 ) -> Option<PathBuf> {
     let exe = std::env::args()
         .next()
@@ -328,6 +348,10 @@ fn write_ports_file(
             "{wscheme}://{}",
             join_host_port(&local(whost), *wport)
         )]);
+    }
+    if let Some((chost, cport)) = cluster {
+        body["cluster"] =
+            serde_json::json!([format!("nats://{}", join_host_port(&local(chost), *cport))]);
     }
     match std::fs::write(&path, body.to_string()) {
         Ok(()) => Some(path),
