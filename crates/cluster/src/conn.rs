@@ -103,9 +103,7 @@ impl RemoteSink for RouteSink {
             }
             (_, reply) => reply,
         };
-        let headers = msg
-            .headers
-            .filter(|_| self.headers.load(Ordering::Relaxed));
+        let headers = msg.headers.filter(|_| self.headers.load(Ordering::Relaxed));
         route::msg(out, acc, subject, reply, queues, headers, msg.payload);
     }
 }
@@ -478,9 +476,11 @@ impl Reader {
             .headers
             .store(info.headers, Ordering::Relaxed);
         self.connected = true;
-        peers::register(&self.cluster, &self.route, info, account).map_err(|c| {
-            tracing::debug!("{prefix} - Detected duplicate remote route {:?}", self.route.remote_id());
-            c
+        peers::register(&self.cluster, &self.route, info, account).inspect_err(|_| {
+            tracing::debug!(
+                "{prefix} - Detected duplicate remote route {:?}",
+                self.route.remote_id()
+            );
         })
     }
 
@@ -488,9 +488,7 @@ impl Reader {
     fn account(&mut self, name: Option<&[u8]>) -> Option<Arc<Account>> {
         let name: &[u8] = match name {
             Some(n) => n,
-            None => self.route.origin.account.as_deref().map(str::as_bytes).or_else(|| {
-                None
-            })?,
+            None => self.route.origin.account.as_deref().map(str::as_bytes)?,
         };
         if let Some((acc, _)) = self.caches.get(name) {
             return Some(acc.clone());
@@ -503,7 +501,6 @@ impl Reader {
 
     fn pinned_name(&self) -> Option<Vec<u8>> {
         let r = self.route.remote.lock();
-        let _ = &r;
         self.route
             .origin
             .account
@@ -560,7 +557,11 @@ impl Reader {
             );
             return;
         }
-        self.route.client.subs.lock().insert(key.into(), sub.0.clone());
+        self.route
+            .client
+            .subs
+            .lock()
+            .insert(key.into(), sub.0.clone());
     }
 
     fn on_unsub(&mut self, account: Option<&[u8]>, subject: &[u8], queue: Option<&[u8]>) {
@@ -600,10 +601,11 @@ impl Reader {
         }
         self.batch.counts.in_msgs += 1;
         self.batch.counts.in_bytes += (m.payload.len() + m.headers.map_or(0, <[u8]>::len)) as u64;
-        let (subject, route, reply) = match m.reply.and_then(|r| js_ack_deliver_idx(r).map(|i| (r, i))) {
-            Some((r, i)) => (&r[i + 1..], Some(m.subject), Some(&r[..i])),
-            None => (m.subject, None, m.reply),
-        };
+        let (subject, route, reply) =
+            match m.reply.and_then(|r| js_ack_deliver_idx(r).map(|i| (r, i))) {
+                Some((r, i)) => (&r[i + 1..], Some(m.subject), Some(&r[..i])),
+                None => (m.subject, None, m.reply),
+            };
         let msg = Message {
             subject,
             route,

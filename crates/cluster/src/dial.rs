@@ -94,11 +94,9 @@ pub(crate) fn spawn_connect(
 }
 
 fn still_configured(cluster: &Cluster, url: &url::Url) -> bool {
-    cluster
-        .opts
-        .routes
-        .iter()
-        .any(|r| url::Url::parse(r).is_ok_and(|u| u.host_str() == url.host_str() && u.port() == url.port()))
+    cluster.opts.routes.iter().any(|r| {
+        url::Url::parse(r).is_ok_and(|u| u.host_str() == url.host_str() && u.port() == url.port())
+    })
 }
 
 /// Whether `addr` is this server's own cluster port.
@@ -186,7 +184,7 @@ pub(crate) async fn connect_to_route(
             Err(e) => {
                 attempts += 1;
                 let msg = format!("Error trying to connect to route (attempt {attempts}): {e}");
-                if first_connect && (attempts == 1 || attempts % 3600 == 0) {
+                if first_connect && (attempts == 1 || attempts.is_multiple_of(3600)) {
                     tracing::error!("{msg}");
                 } else {
                     tracing::debug!("{msg}");
@@ -224,7 +222,10 @@ pub(crate) fn after_close(cluster: &Arc<Cluster>, route: &Arc<Route>) {
     {
         return;
     }
-    tracing::debug!("Attempting reconnect for solicited route {}", redacted(&url));
+    tracing::debug!(
+        "Attempting reconnect for solicited route {}",
+        redacted(&url)
+    );
     let cluster = cluster.clone();
     let (explicit, account) = (o.explicit, o.account.clone());
     tokio::spawn(async move {

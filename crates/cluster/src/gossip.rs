@@ -61,7 +61,10 @@ fn is_link_local(ip: &std::net::IpAddr) -> bool {
 }
 
 fn with_default_port(hp: &str, port: u16) -> String {
-    if hp.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    if hp
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         hp.to_string()
     } else {
         join_host_port(hp, port)
@@ -136,10 +139,10 @@ pub(crate) fn may_export(opts: &ClusterOptions, subject: &[u8]) -> bool {
     let Some(p) = &opts.export else {
         return true;
     };
-    let allowed = p
-        .allow
-        .as_ref()
-        .is_none_or(|a| a.iter().any(|x| rnats_subject::matches(x.as_bytes(), subject)));
+    let allowed = p.allow.as_ref().is_none_or(|a| {
+        a.iter()
+            .any(|x| rnats_subject::matches(x.as_bytes(), subject))
+    });
     allowed
         && !p
             .deny
@@ -205,22 +208,21 @@ pub(crate) fn forward_new_route(cluster: &Cluster, info: &RouteInfo, route: &Rou
     let mut fwd = info.clone();
     fwd.nonce.clear();
     let pinned_account = (!info.route_account.is_empty()).then(|| info.route_account.clone());
-    let targets: Vec<Arc<Route>> = {
-        let peers = cluster.peers.lock();
-        peers
-            .by_id
-            .iter()
-            .filter(|(id, _)| **id != info.id)
-            .filter_map(|(_, p)| match &pinned_account {
-                Some(acc) => p
-                    .pinned
-                    .get(acc)
-                    .cloned()
-                    .or_else(|| (!p.no_pool).then(|| p.pool.iter().flatten().next().cloned())?),
-                None => p.pool.iter().flatten().next().cloned(),
-            })
-            .collect()
-    };
+    let targets: Vec<Arc<Route>> =
+        {
+            let peers = cluster.peers.lock();
+            peers
+                .by_id
+                .iter()
+                .filter(|(id, _)| **id != info.id)
+                .filter_map(|(_, p)| match &pinned_account {
+                    Some(acc) => p.pinned.get(acc).cloned().or_else(|| {
+                        (!p.no_pool).then(|| p.pool.iter().flatten().next().cloned())?
+                    }),
+                    None => p.pool.iter().flatten().next().cloned(),
+                })
+                .collect()
+        };
     for r in targets {
         let mode = if (!solicited && r.origin.explicit) || (solicited && route.origin.explicit) {
             GOSSIP_OVERRIDE
@@ -247,16 +249,16 @@ pub(crate) fn implicit_route(cluster: &Arc<Cluster>, info: &RouteInfo, via_no_po
     {
         let peers = cluster.peers.lock();
         match &account {
-            Some(acc) => {
+            Some(acc)
                 if cluster.pool_size == 0
                     || peers
                         .by_id
                         .get(&info.id)
-                        .is_some_and(|p| p.pinned.contains_key(acc))
-                {
-                    return;
-                }
+                        .is_some_and(|p| p.pinned.contains_key(acc)) =>
+            {
+                return
             }
+            Some(_) => {}
             None if peers.connected_to(&info.id) => return,
             None => {}
         }
@@ -274,7 +276,13 @@ pub(crate) fn implicit_route(cluster: &Arc<Cluster>, info: &RouteInfo, via_no_po
             let _ = url.set_password(cluster.opts.password.as_deref());
         }
     }
-    crate::dial::spawn_connect(cluster, url.clone(), false, account.clone(), info.gossip_mode);
+    crate::dial::spawn_connect(
+        cluster,
+        url.clone(),
+        false,
+        account.clone(),
+        info.gossip_mode,
+    );
     // A peer without pooling does not tell us about pinned routes.
     if via_no_pool && account.is_none() {
         for acc in cluster.pinned.clone() {
@@ -286,9 +294,10 @@ pub(crate) fn implicit_route(cluster: &Arc<Cluster>, info: &RouteInfo, via_no_po
 /// Whether `info`'s server is one of our configured routes.
 fn configured(cluster: &Cluster, info: &RouteInfo) -> bool {
     let one = join_host_port(&info.host, info.port).to_lowercase();
-    let two = url::Url::parse(&info.ip)
-        .ok()
-        .and_then(|u| u.host_str().map(|h| join_host_port(h, info.port).to_lowercase()));
+    let two = url::Url::parse(&info.ip).ok().and_then(|u| {
+        u.host_str()
+            .map(|h| join_host_port(h, info.port).to_lowercase())
+    });
     cluster.opts.routes.iter().any(|r| {
         url::Url::parse(r)
             .ok()

@@ -137,7 +137,10 @@ pub(crate) fn send_all(
     }
     if !out.is_empty() {
         route.client.out.send_now(&out);
-        tracing::debug!("{} - Sent local subscriptions to route", route.client.log_prefix());
+        tracing::debug!(
+            "{} - Sent local subscriptions to route",
+            route.client.log_prefix()
+        );
     }
 }
 
@@ -147,10 +150,10 @@ fn may_import(cluster: &Cluster, subject: &[u8]) -> bool {
         return true;
     };
     let s = String::from_utf8_lossy(subject);
-    let allowed = p
-        .allow
-        .as_ref()
-        .is_none_or(|a| a.iter().any(|x| rnats_subject::matches(s.as_bytes(), x.as_bytes())));
+    let allowed = p.allow.as_ref().is_none_or(|a| {
+        a.iter()
+            .any(|x| rnats_subject::matches(s.as_bytes(), x.as_bytes()))
+    });
     allowed
         && !p
             .deny

@@ -52,7 +52,7 @@ pub enum ClusterError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cluster name cannot contain spaces or new lines")]
+    #[error("cluster name cannot contain spaces")]
     BadName,
 }
 
@@ -139,14 +139,11 @@ impl Cluster {
 /// the server has no `cluster {}`.
 pub async fn start(state: &Arc<ServerState>) -> Result<Option<Arc<Cluster>>, ClusterError> {
     let opts_all = state.opts();
-    let Some(opts) = opts_all.cluster.clone() else {
+    // A `cluster {}` without a port only names the cluster (nats-server).
+    let Some(opts) = opts_all.cluster.clone().filter(|c| c.enabled) else {
         return Ok(None);
     };
-    if opts
-        .name
-        .as_deref()
-        .is_some_and(|n| n.contains([' ', '\n', '\r', '\t']))
-    {
+    if opts.name.as_deref().is_some_and(|n| n.contains(' ')) {
         return Err(ClusterError::BadName);
     }
     let listener = TcpListener::bind((opts.host.as_str(), opts.port))
@@ -155,10 +152,12 @@ pub async fn start(state: &Arc<ServerState>) -> Result<Option<Arc<Cluster>>, Clu
             port: opts.port,
             source,
         })?;
-    let listen = listener.local_addr().map_err(|source| ClusterError::Listen {
-        port: opts.port,
-        source,
-    })?;
+    let listen = listener
+        .local_addr()
+        .map_err(|source| ClusterError::Listen {
+            port: opts.port,
+            source,
+        })?;
     let (name, dynamic) = match &opts.name {
         Some(n) => (n.clone(), false),
         None => (nuid::next().to_string(), true),

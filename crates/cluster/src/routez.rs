@@ -106,9 +106,7 @@ pub fn summary(cluster: &Cluster) -> ClusterSummary {
             .routes
             .iter()
             .filter_map(|r| url::Url::parse(r).ok())
-            .filter_map(|u| {
-                Some(crate::gossip::join_host_port(u.host_str()?, u.port()?))
-            })
+            .filter_map(|u| Some(crate::gossip::join_host_port(u.host_str()?, u.port()?)))
             .collect(),
         pool_size: o.pool_size,
         no_advertise: o.no_advertise,

@@ -9,6 +9,8 @@ use rnats_conf::{ConfError, Map, Spanned};
 
 use crate::options::{Options, TlsOptions, WebsocketOptions};
 
+pub mod cluster;
+
 /// Validates a `websocket {}` block beyond its syntax (TLS files, origins);
 /// the WebSocket feature registers it with [`set_websocket_check`] so a bad
 /// block is reported at its position in the file, as nats-server does.
@@ -28,11 +30,14 @@ pub struct Report {
     pub unimplemented: Vec<String>,
     /// `file:line:col: unknown field "x"` lines.
     pub unknown: Vec<String>,
+    /// `file:line:col: ...` lines for what nats-server accepts with a
+    /// warning (a duplicate route, a route `ping_interval` above 30s...);
+    /// like nats-server, `-t` fails on them.
+    pub warnings: Vec<String>,
 }
 
 /// Top-level blocks and keys rnats accepts without acting on them yet.
 const NOT_YET: &[&str] = &[
-    "cluster",
     "leafnodes",
     "gateway",
     "mqtt",
@@ -211,6 +216,7 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
                 opts.tls = Some(t);
             }
             "allow_non_tls" => opts.allow_non_tls = v.as_bool()?,
+            "cluster" => opts.cluster = Some(cluster::parse(v, &mut report)?),
             "websocket" | "ws" => {
                 apply_websocket(v.as_map()?, &mut opts.websocket, &mut report)?;
                 if opts.websocket.enabled() {
@@ -272,6 +278,17 @@ pub(crate) fn seconds(v: &Spanned) -> Result<std::time::Duration, ConfError> {
 /// A `tls {}` block (nats-server's `parseTLS`); unknown fields are errors
 /// there, and so here.
 pub fn parse_tls(v: &Spanned, report: &mut Report) -> Result<TlsOptions, ConfError> {
+    parse_tls_in(v, report, true)
+}
+
+/// [`parse_tls`] for a client-facing block (`client_ctx`: the client port,
+/// websocket) or a server-to-server one (routes), where
+/// `verify_cert_and_check_known_urls` is allowed.
+pub(crate) fn parse_tls_in(
+    v: &Spanned,
+    report: &mut Report,
+    client_ctx: bool,
+) -> Result<TlsOptions, ConfError> {
     let mut t = TlsOptions::default();
     for (key, entry) in v.as_map()?.iter() {
         let v = &entry.value;
@@ -302,9 +319,19 @@ pub fn parse_tls(v: &Spanned, report: &mut Report) -> Result<TlsOptions, ConfErr
                 t.map = b;
             }
             "verify_cert_and_check_known_urls" => {
-                return Err(
-                    v.invalid("verify_cert_and_check_known_urls not supported in this context")
-                )
+                let b = boolean("verify_cert_and_check_known_urls")?;
+                if b && client_ctx {
+                    return Err(v.invalid(
+                        "verify_cert_and_check_known_urls not supported in this context",
+                    ));
+                }
+                if b {
+                    t.verify = true;
+                    report.unimplemented.push(format!(
+                        "{}: tls option {key:?}: peer certificates are verified but not checked against known URLs yet",
+                        entry.key_pos
+                    ));
+                }
             }
             "timeout" => {
                 t.timeout = seconds(v)
@@ -455,7 +482,7 @@ mod tests {
         let (o, r) = conf(
             "listen: 127.0.0.1:4333\nmax_payload: 2MB\nmax_pending: 65536\nping_interval: \"1s\"\nping_max: 3\n\
              max_connections: 2\nmax_subscriptions: 5\nwrite_deadline: \"3s\"\nserver_name: s1\nhttp: 8222\n\
-             lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\ndebug: true\nbogus: 1\ncluster { port: 6222 }",
+             lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\ndebug: true\nbogus: 1\nleafnodes { port: 7422 }",
         );
         assert_eq!(o.host, "127.0.0.1");
         assert_eq!(o.port, 4333);

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
-use crate::options::Options;
+use crate::options::{ClusterOptions, Options};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -146,7 +146,7 @@ pub struct Flags {
     #[arg(long = "tlscacert", value_name = "file")]
     pub tlscacert: Option<PathBuf>,
 
-    // --- Cluster options (accepted; clustering is not implemented yet) ---
+    // --- Cluster options ---
     /// Routes to solicit and connect
     #[arg(long = "routes", value_name = "rurl-1, rurl-2")]
     pub routes: Option<String>,
@@ -339,23 +339,64 @@ impl Flags {
         if let Some(t) = &self.auth {
             opts.auth.token = Some(t.clone());
         }
-        if let Some(r) = &self.routes {
-            opts.routes = r
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
+        self.apply_cluster(opts)?;
+        self.apply_tls(opts)?;
+        Ok(())
+    }
+
+    /// The cluster flags over the config file's `cluster {}` (nats-server's
+    /// `overrideCluster` and `MergeOptions`); any of them makes a
+    /// [`ClusterOptions`] when the file had none, but only a listen URL
+    /// (`--cluster`/`--cluster_listen`) or the file's port enables routing.
+    fn apply_cluster(&self, opts: &mut Options) -> Result<(), String> {
+        // Both flags set the same value in nats-server.
+        let listen = self.cluster_listen.as_ref().or(self.cluster.as_ref());
+        let given = listen.is_some()
+            || self.routes.is_some()
+            || self.cluster_name.is_some()
+            || self.cluster_advertise.is_some()
+            || self.no_advertise.is_some()
+            || self.connect_retries.is_some();
+        if !given {
+            return Ok(());
         }
-        if let Some(c) = &self.cluster {
-            opts.cluster_listen = Some(c.clone());
-        }
-        if let Some(c) = &self.cluster_listen {
-            opts.cluster_listen = Some(c.clone());
+        let had_port = opts.cluster.as_ref().is_some_and(|c| c.enabled);
+        let c = opts.cluster.get_or_insert_with(|| ClusterOptions {
+            enabled: false,
+            ..Default::default()
+        });
+        if let Some(l) = listen {
+            override_cluster(l, c)?;
         }
         if let Some(n) = &self.cluster_name {
-            opts.cluster_name = Some(n.clone());
+            if n.contains(' ') {
+                return Err(rnats_core::config::cluster::ERR_CLUSTER_NAME_HAS_SPACES.into());
+            }
+            c.name = (!n.is_empty()).then(|| n.clone());
         }
-        self.apply_tls(opts)?;
+        if let Some(a) = &self.cluster_advertise {
+            c.advertise = (!a.is_empty()).then(|| a.clone());
+        }
+        if let Some(b) = self.no_advertise {
+            c.no_advertise = b;
+        }
+        if let Some(n) = self.connect_retries {
+            c.connect_retries = u32::try_from(n)
+                .map_err(|_| format!("invalid value \"{n}\" for flag -connect_retries"))?;
+        }
+        if let Some(r) = &self.routes {
+            // nats-server's RoutesFromStr: comma separated, trimmed.
+            let mut routes = Vec::new();
+            for u in r.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                rnats_core::config::cluster::parse_url(u)
+                    .map_err(|_| format!("error parsing route url [{u:?}]"))?;
+                routes.push(u.to_string());
+            }
+            if !routes.is_empty() && listen.is_none_or(|l| l.is_empty()) && !had_port {
+                return Err("solicited routes require cluster capabilities, e.g. --cluster".into());
+            }
+            c.routes = routes;
+        }
         Ok(())
     }
 
@@ -403,10 +444,6 @@ impl Flags {
             (self.https_port.is_some(), "https_port"),
             (self.syslog == Some(true), "syslog"),
             (self.remote_syslog.is_some(), "remote_syslog"),
-            (
-                self.routes.is_some() || self.cluster.is_some() || self.cluster_listen.is_some(),
-                "cluster",
-            ),
             (self.profile.is_some(), "profile"),
         ];
         for (set, name) in given {
@@ -416,6 +453,50 @@ impl Flags {
         }
         v
     }
+}
+
+/// nats-server's `overrideCluster`: `--cluster nats://[user:pass@]host:port`
+/// sets the listen address (port `-1`: random; port 0 or an empty URL:
+/// no clustering) and the routes' credentials, which it clears when the URL
+/// has none.
+fn override_cluster(url: &str, c: &mut ClusterOptions) -> Result<(), String> {
+    if url.is_empty() {
+        c.enabled = false;
+        return Ok(());
+    }
+    // `-1` is not a valid URL port: parse with 0 and remember.
+    let (url, random) = match url.strip_suffix(":-1") {
+        Some(head) => (format!("{head}:0"), true),
+        None => (url.to_string(), false),
+    };
+    let u =
+        rnats_core::config::cluster::parse_url(&url).map_err(|e| format!("parse {url:?}: {e}"))?;
+    let (host, port) = rnats_core::config::cluster::split_host_port(&u.host)?;
+    let port: u16 = if random {
+        0
+    } else {
+        port.parse()
+            .map_err(|_| format!("invalid cluster port {port:?} in {url:?}"))?
+    };
+    c.host = if host.is_empty() {
+        "0.0.0.0".into()
+    } else {
+        host.to_string()
+    };
+    c.port = port;
+    c.enabled = port != 0 || random;
+    match u.user {
+        Some((user, Some(pass))) => {
+            c.username = Some(user);
+            c.password = Some(pass);
+        }
+        Some((_, None)) => return Err("expected cluster password to be set".into()),
+        None => {
+            c.username = None;
+            c.password = None;
+        }
+    }
+    Ok(())
 }
 
 fn set_port(p: i32, port: &mut u16, random: &mut bool, what: &str) -> Result<(), String> {
@@ -520,11 +601,142 @@ mod tests {
             "c",
             "--routes",
             "nats://a:1,nats://b:2",
+            "--cluster",
+            "nats://127.0.0.1:6222",
         ]);
         assert_eq!(f.signal.as_deref(), Some("reload"));
         let mut o = Options::default();
         f.apply(&mut o).unwrap();
-        assert_eq!(o.routes, vec!["nats://a:1", "nats://b:2"]);
+        let c = o.cluster.unwrap();
+        assert_eq!(c.routes, vec!["nats://a:1", "nats://b:2"]);
+        assert_eq!(o.server_name.as_deref(), Some("x"));
+    }
+
+    fn cluster_of(args: &[&str], file: Option<&str>) -> Result<Option<ClusterOptions>, String> {
+        let mut o = Options::default();
+        if let Some(text) = file {
+            let map = rnats_conf::parse_str(text).unwrap();
+            crate::config::apply(&map, &mut o).unwrap();
+        }
+        run(args).apply(&mut o)?;
+        Ok(o.cluster)
+    }
+
+    #[test]
+    fn cluster_flags() {
+        let c = cluster_of(
+            &[
+                "--cluster",
+                "nats://ruser:rpass@127.0.0.1:6222",
+                "--cluster_name",
+                "c1",
+                "--routes",
+                "nats-route://127.0.0.1:6223, nats://u:p@127.0.0.1:6224",
+                "--cluster_advertise",
+                "10.0.0.1:6222",
+                "--no_advertise",
+                "--connect_retries",
+                "7",
+                "-n",
+                "s1",
+            ],
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(c.enabled);
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 6222));
+        assert_eq!(c.username.as_deref(), Some("ruser"));
+        assert_eq!(c.password.as_deref(), Some("rpass"));
+        assert_eq!(c.name.as_deref(), Some("c1"));
+        assert_eq!(
+            c.routes,
+            vec!["nats-route://127.0.0.1:6223", "nats://u:p@127.0.0.1:6224"]
+        );
+        assert_eq!(c.advertise.as_deref(), Some("10.0.0.1:6222"));
+        assert!(c.no_advertise);
+        assert_eq!(c.connect_retries, 7);
+        // Go-style single dash, `--cluster_listen`, random port.
+        let c = cluster_of(&["-cluster_listen", "nats://127.0.0.1:-1"], None)
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.host.as_str(), c.port, c.enabled), ("127.0.0.1", 0, true));
+        let c = cluster_of(&["-cluster", "nats://:6333"], None)
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 6333));
+        // No flags, no file: no cluster.
+        assert_eq!(cluster_of(&[], None).unwrap(), None);
+        // A name alone names the cluster but does not cluster (as nats-server).
+        let c = cluster_of(&["--cluster_name", "c2"], None)
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.name.as_deref(), c.enabled), (Some("c2"), false));
+    }
+
+    #[test]
+    fn cluster_flags_override_the_file() {
+        let file = "cluster { name: f, listen: \"127.0.0.1:7000\", routes: [\"nats://x:1\"], authorization { user: a, password: b }, pool_size: 5 }";
+        // Without credentials in the URL the file's are cleared (nats-server).
+        let c = cluster_of(
+            &["--cluster", "nats://0.0.0.0:7001", "--cluster_name", "g"],
+            Some(file),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 7001));
+        assert_eq!((c.username, c.password), (None, None));
+        assert_eq!(c.name.as_deref(), Some("g"));
+        assert_eq!(c.routes, vec!["nats://x:1"]);
+        assert_eq!(c.pool_size, 5);
+        // --routes replaces the file's routes; the file's port is enough.
+        let c = cluster_of(&["--routes", "nats://y:2"], Some(file))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.routes, vec!["nats://y:2"]);
+        assert_eq!((c.port, c.username.as_deref()), (7000, Some("a")));
+        // An empty --cluster turns clustering off.
+        let c = cluster_of(&["--cluster", ""], Some(file)).unwrap().unwrap();
+        assert!(!c.enabled);
+        // Flags that only set values keep the file's listen address.
+        let c = cluster_of(
+            &["--no_advertise=false", "--connect_retries", "2"],
+            Some(file),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (c.port, c.connect_retries, c.no_advertise),
+            (7000, 2, false)
+        );
+    }
+
+    #[test]
+    fn cluster_flag_errors() {
+        let err = |args: &[&str]| cluster_of(args, None).unwrap_err();
+        assert_eq!(
+            err(&["--routes", "nats://a:1"]),
+            "solicited routes require cluster capabilities, e.g. --cluster"
+        );
+        // A file cluster without a port does not count either.
+        assert!(cluster_of(&["--routes", "nats://a:1"], Some("cluster { name: x }")).is_err());
+        assert_eq!(
+            err(&["--cluster", "nats://u@127.0.0.1:6222"]),
+            "expected cluster password to be set"
+        );
+        assert!(err(&["--cluster", "nats://127.0.0.1"]).contains("missing port in address"));
+        assert!(err(&["--cluster", "127.0.0.1:6222"])
+            .contains("first path segment in URL cannot contain colon"));
+        assert!(
+            err(&["--cluster", "nats://h:6222", "--routes", "nats://a b:1"])
+                .contains("error parsing route url")
+        );
+        assert_eq!(
+            err(&["--cluster_name", "a b"]),
+            "cluster name cannot contain spaces"
+        );
+        assert!(err(&["--cluster", "nats://h:1", "--connect_retries", "-1"])
+            .contains("connect_retries"));
     }
 
     #[test]

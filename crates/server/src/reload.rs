@@ -4,7 +4,7 @@
 //! limits, authorization, logging level.
 
 use crate::logging;
-use crate::options::Options;
+use crate::options::{ClusterOptions, Options};
 use crate::server::ServerState;
 
 /// Rebuilds the options the way startup did (config file, then flags).
@@ -55,11 +55,7 @@ fn check_fixed(old: &Options, new: &Options) -> Result<(), String> {
         &(new.sync_always, new.sync_interval),
     )?;
     same("HTTPPort", &old.http_port, &new.http_port)?;
-    same(
-        "Cluster",
-        &(&old.cluster_name, &old.cluster_listen, &old.routes),
-        &(&new.cluster_name, &new.cluster_listen, &new.routes),
-    )?;
+    check_cluster(old.cluster.as_ref(), new.cluster.as_ref())?;
     same("LogFile", &old.log_file, &new.log_file)?;
     // Users and permissions inside accounts reload (they live in `auth`);
     // the accounts themselves, their exports, imports, mappings and
@@ -83,6 +79,62 @@ fn check_fixed(old: &Options, new: &Options) -> Result<(), String> {
     }
     same("PidFile", &old.pid_file, &new.pid_file)?;
     Ok(())
+}
+
+/// The `cluster {}` block and the cluster flags. nats-server reloads routes
+/// (added/removed), permissions, compression, pool size, pinned accounts and
+/// advertise settings, and refuses only host and port changes; rnats refuses
+/// every cluster change for now (its routes are set up at startup), naming
+/// the first setting that differs (never its value when it is a secret).
+fn check_cluster(old: Option<&ClusterOptions>, new: Option<&ClusterOptions>) -> Result<(), String> {
+    if old == new {
+        return Ok(());
+    }
+    // No cluster, or one without a port, is nats-server's port 0.
+    let addr = |c: Option<&ClusterOptions>| match c {
+        Some(c) if c.enabled => (c.host.clone(), c.port),
+        _ => (String::new(), 0),
+    };
+    let ((oh, op), (nh, np)) = (addr(old), addr(new));
+    if oh != nh {
+        return Err(format!(
+            "config reload not supported for cluster host: old={oh}, new={nh}"
+        ));
+    }
+    if op != np {
+        return Err(format!(
+            "config reload not supported for cluster port: old={op}, new={np}"
+        ));
+    }
+    let default = ClusterOptions {
+        enabled: false,
+        ..Default::default()
+    };
+    let (o, n) = (old.unwrap_or(&default), new.unwrap_or(&default));
+    let field = if o.name != n.name {
+        "name"
+    } else if o.routes != n.routes {
+        "routes"
+    } else if (&o.username, &o.password, &o.token, o.auth_timeout)
+        != (&n.username, &n.password, &n.token, n.auth_timeout)
+    {
+        "authorization"
+    } else if (&o.import, &o.export) != (&n.import, &n.export) {
+        "permissions"
+    } else if o.tls != n.tls {
+        "tls"
+    } else if (&o.advertise, o.no_advertise) != (&n.advertise, n.no_advertise) {
+        "advertise"
+    } else if (o.pool_size, &o.pinned_accounts) != (n.pool_size, &n.pinned_accounts) {
+        "pool_size and accounts"
+    } else if o.compression != n.compression {
+        "compression"
+    } else {
+        "connect, ping and write settings"
+    };
+    Err(format!(
+        "config reload not supported for cluster {field}: rnats applies cluster changes at restart only"
+    ))
 }
 
 #[cfg(test)]
@@ -120,5 +172,37 @@ mod tests {
             err,
             "config reload not supported for Port: old=4222, new=4333"
         );
+    }
+
+    #[test]
+    fn cluster_changes_are_refused() {
+        let conf = |text: &str| {
+            let map = rnats_conf::parse_str(text).unwrap();
+            let mut o = Options::default();
+            crate::config::apply(&map, &mut o).unwrap();
+            o
+        };
+        let base =
+            "cluster { listen: \"127.0.0.1:6222\", name: c, routes: [\"nats://u:secret@h:1\"] }";
+        let old = conf(base);
+        assert!(check_fixed(&old, &conf(base)).is_ok());
+        let err = check_fixed(&old, &conf("port: 4222")).unwrap_err();
+        assert_eq!(
+            err,
+            "config reload not supported for cluster host: old=127.0.0.1, new="
+        );
+        let err = check_fixed(&old, &conf(&base.replace("6222", "6333"))).unwrap_err();
+        assert_eq!(
+            err,
+            "config reload not supported for cluster port: old=6222, new=6333"
+        );
+        let err = check_fixed(&old, &conf(&base.replace("h:1", "h:2"))).unwrap_err();
+        assert!(err.contains("cluster routes"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+        let err = check_fixed(&old, &conf(&base.replace("name: c", "name: d"))).unwrap_err();
+        assert!(err.contains("cluster name"), "{err}");
+        // Adding a name-only block (no port) is still a change.
+        let err = check_fixed(&conf("port: 4222"), &conf("cluster { name: x }")).unwrap_err();
+        assert!(err.contains("cluster name"), "{err}");
     }
 }

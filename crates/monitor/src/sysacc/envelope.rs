@@ -46,7 +46,11 @@ impl SysServerInfo {
             name: state.server_name.clone(),
             host: opts.host.clone(),
             id: state.server_id.clone(),
-            cluster: opts.cluster_name.clone().unwrap_or_default(),
+            cluster: opts
+                .cluster
+                .as_ref()
+                .and_then(|c| c.name.clone())
+                .unwrap_or_default(),
             domain: opts.jetstream_domain.clone().unwrap_or_default(),
             ver: rnats_core::NATS_COMPAT_VERSION.into(),
             tags: Vec::new(),

@@ -131,7 +131,11 @@ impl EventFilter {
     /// True when the request is addressed to other servers.
     pub fn excludes(&self, state: &ServerState) -> bool {
         let opts = state.opts();
-        let cluster = opts.cluster_name.clone().unwrap_or_default();
+        let cluster = opts
+            .cluster
+            .as_ref()
+            .and_then(|c| c.name.clone())
+            .unwrap_or_default();
         let differs = |want: &str, have: &str| {
             !want.is_empty()
                 && if self.exact_match {
