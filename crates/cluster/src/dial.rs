@@ -57,8 +57,49 @@ fn start(cluster: &Arc<Cluster>, stream: TcpStream, addr: SocketAddr, origin: Or
     };
     let cluster = cluster.clone();
     tokio::spawn(async move {
-        let (rd, wr) = stream.into_split();
-        conn::run(cluster, state, addr, origin, rd, wr).await;
+        let Some(tls) = cluster.tls.clone() else {
+            let (rd, wr) = stream.into_split();
+            conn::run(cluster, state, addr, origin, rd, wr).await;
+            return;
+        };
+        // Routes with TLS: the handshake comes first, both ends verified.
+        let timeout = tls.timeout;
+        let prefix = format!("{}:{}", addr.ip(), addr.port());
+        if origin.solicited {
+            let host = origin
+                .url
+                .as_ref()
+                .and_then(|u| u.host_str())
+                .unwrap_or("")
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let Ok(name) = rustls_pki_types::ServerName::try_from(host) else {
+                tracing::error!("{prefix} - TLS route handshake error: invalid server name");
+                return;
+            };
+            let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
+            match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
+                Ok(Ok(s)) => {
+                    let (rd, wr) = tokio::io::split(s);
+                    let wr = rnats_core::tls::FlushingWriter::new(wr);
+                    conn::run(cluster, state, addr, origin, rd, wr).await;
+                }
+                Ok(Err(e)) => tracing::error!("{prefix} - TLS route handshake error: {e}"),
+                Err(_) => tracing::error!("{prefix} - TLS route handshake error: timeout"),
+            }
+        } else {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => {
+                    let (rd, wr) = tokio::io::split(s);
+                    let wr = rnats_core::tls::FlushingWriter::new(wr);
+                    conn::run(cluster, state, addr, origin, rd, wr).await;
+                }
+                Ok(Err(e)) => tracing::error!("{prefix} - TLS route handshake error: {e}"),
+                Err(_) => tracing::error!("{prefix} - TLS route handshake error: timeout"),
+            }
+        }
     });
 }
 

@@ -54,6 +54,15 @@ pub enum ClusterError {
     },
     #[error("cluster name cannot contain spaces")]
     BadName,
+    #[error("Error setting up cluster TLS: {0}")]
+    Tls(String),
+}
+
+/// TLS on routes: the cluster port's server side and the dialling side.
+pub struct RouteTls {
+    pub server: Arc<rustls::ServerConfig>,
+    pub client: Arc<rustls::ClientConfig>,
+    pub timeout: std::time::Duration,
 }
 
 /// The clustering feature of one server.
@@ -77,6 +86,8 @@ pub struct Cluster {
     own_urls: Vec<String>,
     next_rid: AtomicU64,
     stopping: AtomicBool,
+    /// TLS on routes, when the block has a `tls {}`.
+    pub tls: Option<Arc<RouteTls>>,
 }
 
 impl Cluster {
@@ -146,6 +157,21 @@ pub async fn start(state: &Arc<ServerState>) -> Result<Option<Arc<Cluster>>, Clu
     if opts.name.as_deref().is_some_and(|n| n.contains(' ')) {
         return Err(ClusterError::BadName);
     }
+    let tls = match &opts.tls {
+        Some(t) => {
+            // nats-server always requires and verifies peer certificates on routes.
+            let mut server_opts = t.clone();
+            server_opts.verify = true;
+            let server = rnats_core::tls::server_config(&server_opts).map_err(ClusterError::Tls)?;
+            let client = rnats_core::tls::client_config(t).map_err(ClusterError::Tls)?;
+            Some(Arc::new(RouteTls {
+                server: server.config,
+                client,
+                timeout: t.timeout,
+            }))
+        }
+        None => None,
+    };
     let listener = TcpListener::bind((opts.host.as_str(), opts.port))
         .await
         .map_err(|source| ClusterError::Listen {
@@ -198,6 +224,7 @@ pub async fn start(state: &Arc<ServerState>) -> Result<Option<Arc<Cluster>>, Clu
         own_urls,
         next_rid: AtomicU64::new(1),
         stopping: AtomicBool::new(false),
+        tls,
         opts,
     });
     state.set_slot(cluster.clone());

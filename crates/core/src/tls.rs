@@ -125,6 +125,41 @@ pub fn server_config(opts: &TlsOptions) -> Result<TlsServer, String> {
     })
 }
 
+/// The rustls client configuration for connections this server dials
+/// (cluster routes): peers are verified against `ca_file`, and our
+/// `cert_file`/`key_file` is presented as the client certificate, as
+/// nats-server does on routes.
+pub fn client_config(opts: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, String> {
+    let Some(ca) = &opts.ca_file else {
+        return Err("TLS on routes requires 'ca_file' in rnats (the system roots are not used)".into());
+    };
+    let mut roots = RootCertStore::empty();
+    for c in load_certs(ca).map_err(|_| "failed to parse root ca certificate".to_string())? {
+        roots
+            .add(c)
+            .map_err(|_| "failed to parse root ca certificate".to_string())?;
+    }
+    let (Some(cert_file), Some(key_file)) = (&opts.cert_file, &opts.key_file) else {
+        return Err("TLS on routes requires 'cert_file' and 'key_file'".into());
+    };
+    let pair_err = |e: String| format!("error parsing X509 certificate/key pair: {e}");
+    let certs = load_certs(cert_file).map_err(pair_err)?;
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| pair_err(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&'static rustls::SupportedProtocolVersion] = if opts.tls13_only {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| pair_err(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
 /// Whether a failed handshake looks like a plaintext client or a port probe
 /// (nats-server logs those at debug level, real failures as errors).
 pub fn is_probe_error(e: &io::Error) -> bool {
