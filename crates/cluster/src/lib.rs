@@ -189,6 +189,11 @@ pub async fn start(state: &Arc<ServerState>) -> Result<Option<Arc<Cluster>>, Clu
         None => (nuid::next().to_string(), true),
     };
     tracing::info!("Cluster name is {name}");
+    if opts_all.jetstream {
+        tracing::warn!(
+            "JetStream is not clustered yet in rnats: each server of this cluster keeps its own streams (replicas 1)"
+        );
+    }
     if dynamic {
         tracing::warn!("Cluster name was dynamically generated, consider setting one");
     }
