@@ -500,6 +500,9 @@ impl Reader {
     }
 
     fn pinned_name(&self) -> Option<Vec<u8>> {
+        if self.parser.account_in_proto {
+            return None;
+        }
         let r = self.route.remote.lock();
         self.route
             .origin
@@ -586,15 +589,14 @@ impl Reader {
         } else {
             None
         };
-        let acc_name: Vec<u8> = match m.account.or(pinned.as_deref()) {
-            Some(a) => a.to_vec(),
-            None => return,
+        let Some(name) = m.account.or(pinned.as_deref()) else {
+            return;
         };
-        if self.account(Some(&acc_name)).is_none() {
+        if !self.caches.contains_key(name) && self.account(Some(name)).is_none() {
             tracing::debug!(
                 "{} - Unknown account {:?} for routed message on subject: {:?}",
                 self.route.client.log_prefix(),
-                String::from_utf8_lossy(&acc_name),
+                String::from_utf8_lossy(name),
                 String::from_utf8_lossy(m.subject)
             );
             return;
@@ -613,13 +615,12 @@ impl Reader {
             headers: m.headers,
             payload: m.payload,
         };
-        let Some((acc, cache)) = self.caches.get_mut(&acc_name[..]) else {
+        let Some((acc, cache)) = self.caches.get_mut(name) else {
             return;
         };
-        let acc = acc.clone();
         router::route_from(
             &self.state,
-            &acc,
+            acc,
             cache,
             &self.route.client,
             &msg,
