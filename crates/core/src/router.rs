@@ -137,7 +137,9 @@ pub fn route_from(
             }
             continue;
         }
-        if !echo && sub.client.cid == publisher.cid {
+        if (!echo && sub.client.cid == publisher.cid) || (from_peer && sub.local_only) {
+            // An import forwarder on every server: the sending server's own
+            // forwarder has handled the message already.
             continue;
         }
         delivered |= deliver(state, sub, publisher, msg, batch);
@@ -163,7 +165,7 @@ pub fn route_from(
                 }
                 break;
             }
-            if !echo && sub.client.cid == publisher.cid {
+            if (!echo && sub.client.cid == publisher.cid) || (from_peer && sub.local_only) {
                 continue;
             }
             if deliver(state, sub, publisher, msg, batch) {
