@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
+pub mod cluster;
+
 /// How long [`Server::start`] waits for the `Server is ready` log line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -175,7 +177,13 @@ impl Server {
     }
 
     fn try_launch(args: &[&str]) -> Result<Server, String> {
-        let bin = server_bin();
+        Self::try_launch_bin(&server_bin(), args)
+    }
+
+    /// Launch `bin` (e.g. the reference nats-server) with exactly `args` and
+    /// wait for `Server is ready`; `Err` carries the reason and the log.
+    pub fn try_launch_bin(bin: &std::path::Path, args: &[&str]) -> Result<Server, String> {
+        let bin = bin.to_path_buf();
         let mut child = Command::new(&bin)
             .args(args)
             .stdin(Stdio::null())
