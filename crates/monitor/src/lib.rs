@@ -4,8 +4,8 @@
 //! written the way Go's `json.MarshalIndent` writes it (two-space indent,
 //! struct field order, `<>&` escaped, whole floats without a fraction).
 //!
-//! Endpoints live in their own files: `varz`, `connz`, `subsz`, `jsz`,
-//! `health` and `misc` (index page, routez, gatewayz, leafz, accountz,
+//! Endpoints live in their own files: `varz`, `connz`, `routez`, `subsz`,
+//! `jsz`, `health` and `misc` (index page, gatewayz, leafz, accountz,
 //! accstatz). Handlers only take short read locks and copy what they need.
 //!
 //! The `$SYS` services ([`sysacc`]) answer from the same data builders.
@@ -21,6 +21,7 @@ pub mod jsz;
 pub mod metrics;
 pub mod misc;
 pub mod procstat;
+pub mod routez;
 pub mod subsz;
 pub mod varz;
 
@@ -110,7 +111,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         .route("/", get(misc::root))
         .route("/varz", get(varz::handle))
         .route("/connz", get(connz::handle))
-        .route("/routez", get(misc::routez))
+        .route("/routez", get(routez::handle))
         .route("/gatewayz", get(misc::gatewayz))
         .route("/leafz", get(misc::leafz))
         .route("/subsz", get(subsz::handle))

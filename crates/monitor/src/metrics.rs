@@ -10,6 +10,8 @@
 //! - `gnatsd_connz_*`: the exporter's `connz_detailed` collector: totals
 //!   labelled only `server_id`, and per-connection samples (the first
 //!   [`MAX_CONNECTIONS`] by cid) labelled `cid`, `name`, ...
+//! - `gnatsd_routez_*`: the exporter's routez collector: `num_routes` and
+//!   per-route samples labelled `rid` (plus `remote_id`, `remote_name`).
 //! - `gnatsd_subsz_*`, `gnatsd_healthz_*`: as the exporter's.
 //! - `jetstream_server_*`, `jetstream_account_*`, `jetstream_stream_*`,
 //!   `jetstream_consumer_*`: the exporter's jsz collector, with its labels.
@@ -27,7 +29,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::{health, subsz, varz, Monitor};
+use super::{health, routez, subsz, varz, Monitor};
 use rnats_core::client::ClientShared;
 use rnats_core::server::ServerState;
 
@@ -57,6 +59,7 @@ pub fn render(m: &Monitor) -> String {
     let server = labels(&[("server_id", &state.server_id)]);
     varz_metrics(&mut out, m, &server);
     connz_metrics(&mut out, state, &server);
+    routez_metrics(&mut out, state, &server);
     subsz_metrics(&mut out, state, &server);
     healthz_metrics(&mut out, state, &server);
     jetstream_metrics(&mut out, state);
@@ -549,6 +552,129 @@ fn subsz_metrics(out: &mut Exposition, state: &ServerState, server: &str) {
                 );
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// /routez
+// ---------------------------------------------------------------------------
+
+/// The exporter's routez collector (`-routez`): the server's id, name and
+/// route count, and per route an info gauge and its traffic. Per-route
+/// samples carry the exporter's `server_id, rid` plus `remote_id` and
+/// `remote_name`, so they can be read by peer without joining
+/// `gnatsd_routez_route_info`.
+fn routez_metrics(out: &mut Exposition, state: &ServerState, server: &str) {
+    let server_id = &state.server_id;
+    let routes = routez::snapshots(state);
+    out.single(
+        "gnatsd_routez_server_id",
+        Kind::Gauge,
+        "server_id",
+        &labels(&[("server_id", server_id), ("value", server_id)]),
+        1.0,
+    );
+    out.single(
+        "gnatsd_routez_server_name",
+        Kind::Gauge,
+        "server_name",
+        &labels(&[("server_id", server_id), ("value", &state.server_name)]),
+        1.0,
+    );
+    out.single(
+        "gnatsd_routez_num_routes",
+        Kind::Gauge,
+        "Route connections to other servers of the cluster",
+        server,
+        routes.len() as f64,
+    );
+    let now = chrono::Utc::now();
+    let rows: Vec<(String, &rnats_cluster::routez::RouteSnapshot)> = routes
+        .iter()
+        .map(|r| {
+            let rid = r.rid.to_string();
+            let l = labels(&[
+                ("server_id", server_id),
+                ("rid", &rid),
+                ("remote_id", &r.remote_id),
+                ("remote_name", &r.remote_name),
+            ]);
+            (l, r)
+        })
+        .collect();
+    let info: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            let rid = r.rid.to_string();
+            labels(&[
+                ("server_id", server_id),
+                ("rid", &rid),
+                ("remote_id", &r.remote_id),
+                ("remote_name", &r.remote_name),
+                ("account", r.account.as_deref().unwrap_or("")),
+                ("ip", &r.ip),
+                ("compression", "off"),
+            ])
+        })
+        .collect();
+    out.family(
+        "gnatsd_routez_route_info",
+        Kind::Gauge,
+        "One per route connection, its peer in the labels",
+        info.iter().map(|l| (l.as_str(), 1.0)),
+    );
+    type Field = fn(&rnats_cluster::routez::RouteSnapshot, chrono::DateTime<chrono::Utc>) -> f64;
+    let families: [(&str, Kind, &str, Field); 7] = [
+        (
+            "gnatsd_routez_route_subscriptions",
+            Kind::Gauge,
+            "The peer's interest (subscriptions) on this route",
+            |r, _| r.subscriptions.len() as f64,
+        ),
+        (
+            "gnatsd_routez_route_uptime_seconds",
+            Kind::Gauge,
+            "Seconds since the route connected",
+            |r, now| (now - r.start).num_milliseconds().max(0) as f64 / 1000.0,
+        ),
+        (
+            "gnatsd_routez_route_in_msgs",
+            Kind::Counter,
+            "Messages received from the peer on this route",
+            |r, _| r.in_msgs as f64,
+        ),
+        (
+            "gnatsd_routez_route_out_msgs",
+            Kind::Counter,
+            "Messages sent to the peer on this route",
+            |r, _| r.out_msgs as f64,
+        ),
+        (
+            "gnatsd_routez_route_in_bytes",
+            Kind::Counter,
+            "Payload bytes received from the peer on this route",
+            |r, _| r.in_bytes as f64,
+        ),
+        (
+            "gnatsd_routez_route_out_bytes",
+            Kind::Counter,
+            "Payload bytes sent to the peer on this route",
+            |r, _| r.out_bytes as f64,
+        ),
+        (
+            "gnatsd_routez_route_pending_bytes",
+            Kind::Gauge,
+            "Bytes queued for the peer and not yet written (rnats; /routez pending_size)",
+            |r, _| r.pending_bytes as f64,
+        ),
+    ];
+    for (name, kind, help, f) in families {
+        out.family(
+            name,
+            kind,
+            help,
+            rows.iter().map(|(l, r)| (l.as_str(), f(r, now))),
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! The small endpoints: the HTML index at `/`, `/accountz` and `/accstatz`
-//! (every account, or one with `acc=`), and `/routez`, `/gatewayz`, `/leafz`,
-//! which are empty but shaped as nats-server's since rnats has no routes,
-//! gateways or leaf nodes.
+//! (every account, or one with `acc=`), and `/gatewayz`, `/leafz`, which
+//! are empty but shaped as nats-server's since rnats has no gateways or leaf
+//! nodes (`/routez` has its own file).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -68,32 +68,6 @@ pub async fn root(State(m): State<Arc<Monitor>>) -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     r
-}
-
-#[derive(Serialize)]
-pub struct Routez {
-    pub server_id: String,
-    pub server_name: String,
-    pub now: String,
-    pub num_routes: u64,
-    pub routes: Vec<()>,
-}
-
-pub async fn routez(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
-    let q = Query::parse(q.as_deref());
-    if !q.get("subs").eq_ignore_ascii_case("detail") {
-        if let Err(r) = q.bool("subs") {
-            return *r;
-        }
-    }
-    m.count("/routez");
-    json_ok(&Routez {
-        server_id: m.state.server_id.clone(),
-        server_name: m.state.server_name.clone(),
-        now: go_time(&chrono::Utc::now()),
-        num_routes: 0,
-        routes: Vec::new(),
-    })
 }
 
 #[derive(Serialize)]

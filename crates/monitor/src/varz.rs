@@ -12,6 +12,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::{go_f64, go_time, json_ok, jsz, uptime, Monitor};
+use rnats_core::server::ServerState;
 
 /// Empty objects nats-server sends for subsystems that are not configured.
 #[derive(Serialize, Default)]
@@ -43,6 +44,73 @@ pub struct DiskIoWaitStats {
     pub max_wait_time: u64,
 }
 
+/// nats-server's `ClusterOptsVarz`: empty (`{}`) without a `cluster {}`,
+/// just the name for a block that only names the cluster.
+#[derive(Serialize, Default, Debug, Clone, PartialEq)]
+pub struct ClusterVarz {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub addr: String,
+    #[serde(skip_serializing_if = "is_zero_u16")]
+    pub cluster_port: u16,
+    /// Seconds.
+    #[serde(skip_serializing_if = "is_zero_f64", serialize_with = "go_f64")]
+    pub auth_timeout: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "is_zero_f64", serialize_with = "go_f64")]
+    pub tls_timeout: f64,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    #[serde(skip_serializing_if = "is_zero_i32")]
+    pub pool_size: i32,
+}
+
+impl ClusterVarz {
+    pub fn of(state: &ServerState) -> ClusterVarz {
+        let opts = state.opts();
+        let Some(o) = opts.cluster.as_ref() else {
+            return ClusterVarz::default();
+        };
+        let Some(cluster) = rnats_cluster::of(state) else {
+            // A `cluster {}` without a port only names the cluster.
+            return ClusterVarz {
+                name: o.name.clone().unwrap_or_default(),
+                ..ClusterVarz::default()
+            };
+        };
+        let s = rnats_cluster::routez::summary(&cluster);
+        ClusterVarz {
+            name: s.name,
+            addr: s.host,
+            cluster_port: s.port,
+            auth_timeout: s.auth_timeout_secs,
+            urls: s.urls,
+            tls_timeout: o.tls.as_ref().map_or(2.0, |t| t.timeout.as_secs_f64()),
+            tls_required: s.tls_required,
+            // nats-server always verifies route certificates.
+            tls_verify: s.tls_required,
+            pool_size: s.pool_size,
+        }
+    }
+}
+
+fn is_zero_u16(n: &u16) -> bool {
+    *n == 0
+}
+
+fn is_zero_i32(n: &i32) -> bool {
+    *n == 0
+}
+
+fn is_zero_f64(n: &f64) -> bool {
+    *n == 0.0
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -62,6 +130,9 @@ pub struct Varz {
     pub port: u16,
     #[serde(skip_serializing_if = "is_false")]
     pub auth_required: bool,
+    /// The URLs clients are told about (own first), when clustered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connect_urls: Vec<String>,
     pub max_connections: usize,
     #[serde(skip_serializing_if = "is_zero")]
     pub max_subscriptions: usize,
@@ -79,7 +150,7 @@ pub struct Varz {
     pub max_control_line: usize,
     pub max_payload: usize,
     pub max_pending: usize,
-    pub cluster: Empty,
+    pub cluster: ClusterVarz,
     pub gateway: Empty,
     pub leaf: Empty,
     pub mqtt: Empty,
@@ -98,7 +169,9 @@ pub struct Varz {
     pub cpu: f64,
     pub connections: usize,
     pub total_connections: u64,
+    /// Route connections (pooled and pinned ones each count).
     pub routes: u64,
+    /// Peer servers with at least one route.
     pub remotes: u64,
     pub leafnodes: u64,
     pub in_msgs: u64,
@@ -139,6 +212,7 @@ pub fn build(m: &Monitor) -> Varz {
     let out_bytes = c.out_bytes.load(Ordering::Relaxed);
     let slow = c.slow_consumers.load(Ordering::Relaxed);
     let connections = state.num_clients();
+    let routes = crate::routez::snapshots(state);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jetstream = match state.slot::<rnats_jetstream::JetStream>() {
         Some(js) => JetStreamVarz {
@@ -157,6 +231,7 @@ pub fn build(m: &Monitor) -> Varz {
         host: opts.host.clone(),
         port: m.client_port(),
         auth_required: opts.auth.required(),
+        connect_urls: state.connect_urls(),
         max_connections: opts.max_connections,
         max_subscriptions: opts.max_subscriptions,
         ping_interval: opts.ping_interval.as_nanos() as u64,
@@ -174,7 +249,7 @@ pub fn build(m: &Monitor) -> Varz {
         max_control_line: opts.max_control_line,
         max_payload: opts.max_payload,
         max_pending: opts.max_pending,
-        cluster: Empty {},
+        cluster: ClusterVarz::of(state),
         gateway: Empty {},
         leaf: Empty {},
         mqtt: Empty {},
@@ -191,8 +266,12 @@ pub fn build(m: &Monitor) -> Varz {
         cpu,
         connections,
         total_connections: connections as u64 + state.closed.total(),
-        routes: 0,
-        remotes: 0,
+        routes: routes.len() as u64,
+        remotes: routes
+            .iter()
+            .map(|r| r.remote_id.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64,
         leafnodes: 0,
         in_msgs,
         in_bytes,

@@ -11,7 +11,7 @@ use super::Sys;
 use crate::connz::{self, ConnState, ConnzOptions, SortOpt};
 use crate::health::{self, HealthzOptions};
 use crate::misc;
-use crate::{jsz, subsz, varz};
+use crate::{jsz, routez, subsz, varz};
 use rnats_core::server::ServerState;
 
 /// A server-wide endpoint (`$SYS.REQ.SERVER.PING.<name>` and
@@ -231,6 +231,14 @@ struct ConnzReq {
     acc: String,
 }
 
+/// nats-server's `RoutezOptions`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RoutezReq {
+    subscriptions: bool,
+    subscriptions_detail: bool,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct AccountzReq {
@@ -298,14 +306,12 @@ pub fn server(sys: &Sys, state: &ServerState, ep: ServerEndpoint, body: &[u8]) -
             connz_data(state, o)
         }
         ServerEndpoint::Routez => {
-            let _: NoOptions = try_decode!(state, body);
-            data(&misc::Routez {
-                server_id: state.server_id.clone(),
-                server_name: state.server_name.clone(),
-                now: crate::go_time(&chrono::Utc::now()),
-                num_routes: 0,
-                routes: Vec::new(),
-            })
+            let o: RoutezReq = try_decode!(state, body);
+            let opts = routez::RoutezOptions {
+                subs: o.subscriptions && !o.subscriptions_detail,
+                subs_detail: o.subscriptions_detail,
+            };
+            data(&routez::build(state, opts))
         }
         ServerEndpoint::Gatewayz => {
             let _: NoOptions = try_decode!(state, body);
