@@ -291,6 +291,7 @@ impl Reader {
                 }
             };
             buf.advance(used);
+            client.add_in(&self.batch.counts);
             self.batch.finish(&self.state);
             if let Err(Close(reason, text)) = result {
                 if let Some(t) = text {
