@@ -1,6 +1,7 @@
 //! main.rs — the `rnats-bench` CLI: parses options, runs every selected
 //! workload against the reference nats-server and rnats-server (interleaved,
-//! a fresh server per measurement), and prints the table or JSON.
+//! a fresh server or 3-node cluster per measurement), and prints the table
+//! or JSON.
 
 mod proto;
 mod report;
@@ -17,8 +18,8 @@ use anyhow::{bail, Result};
 use clap::Parser;
 
 use report::{JsonReport, SpecResult};
-use server::{Server, Side};
-use workloads::{Config, Limit};
+use server::{Cluster, Procs, Server, Side};
+use workloads::{Config, Limit, MetricDef};
 
 /// Benchmarks rnats-server against the reference nats-server side by side.
 #[derive(Parser, Debug)]
@@ -50,8 +51,9 @@ struct Cli {
     #[arg(long, default_value_t = 200_000)]
     js_msgs: u64,
     /// Only these workloads: comma-separated names (pub-only, pub-sub,
-    /// fan-out-5, queue-2, req-reply, idle-rss, js-...), ids like
-    /// pub-only/16B, or id prefixes (`js` = every JetStream workload).
+    /// fan-out-5, queue-2, req-reply, idle-rss, js-..., cluster-...), ids like
+    /// pub-only/16B, or id prefixes (`js` = every JetStream workload,
+    /// `cluster` = every 3-node cluster workload).
     #[arg(long)]
     only: Option<String>,
     /// Print JSON (medians plus every run's raw values) instead of a table.
@@ -186,33 +188,17 @@ fn run(cli: Cli) -> Result<usize> {
         };
         for run in 1..=cli.runs {
             for (side, bin) in &sides {
-                let outcome = Server::start(bin, spec.launch()).and_then(|mut srv| {
-                    let pid0 = srv.pid();
-                    let cpu0 = cpu_pair(&srv);
-                    let t0 = Instant::now();
-                    let v = spec.run(&mut srv, &cfg)?;
-                    let wall = t0.elapsed().as_secs_f64();
-                    // A restart workload replaces the process: no CPU share then.
-                    let cpu1 = if srv.pid() == pid0 {
-                        cpu_pair(&srv)
-                    } else {
-                        None
-                    };
-                    srv.check_alive()?;
-                    let cpu = match (cpu0, cpu1) {
-                        (Some((s0, b0)), Some((s1, b1))) if wall > 0.0 => format!(
-                            " | cpu: server {:.0}%, bench {:.0}%",
-                            100.0 * (s1 - s0) / wall,
-                            100.0 * (b1 - b0) / wall
-                        ),
-                        _ => String::new(),
-                    };
-                    Ok((v, cpu))
-                });
+                let outcome = if spec.is_cluster() {
+                    Cluster::start(bin)
+                        .and_then(|mut c| measure(&mut c, |c| spec.run_cluster(c, &cfg)))
+                } else {
+                    Server::start(bin, spec.launch())
+                        .and_then(|mut srv| measure(&mut srv, |srv| spec.run(srv, &cfg)))
+                };
                 let tag = format!("[{}] run {run}/{} {:<9}", spec.id(), cli.runs, side.name());
                 match outcome {
                     Ok((v, cpu)) => {
-                        eprintln!("{tag} {}{cpu}", fmt_raw(&v));
+                        eprintln!("{tag} {}{cpu}", fmt_raw(spec.metrics(), &v));
                         res.side_mut(*side).runs.push(v);
                     }
                     Err(e) => {
@@ -243,16 +229,71 @@ fn run(cli: Cli) -> Result<usize> {
     Ok(failed)
 }
 
-/// (server, this process) CPU seconds so far; a diagnostic only.
-fn cpu_pair(srv: &Server) -> Option<(f64, f64)> {
-    let s = server::cpu_secs(&srv.pid().to_string()).ok()?;
+/// Runs one measurement on a started server or cluster; returns its values
+/// and the CPU-share note for the progress line (servers summed over nodes).
+fn measure<T: Procs>(
+    target: &mut T,
+    run: impl FnOnce(&mut T) -> Result<Vec<f64>>,
+) -> Result<(Vec<f64>, String)> {
+    let pids0 = target.pids();
+    let cpu0 = cpu_pair(&pids0);
+    let t0 = Instant::now();
+    let v = run(target)?;
+    let wall = t0.elapsed().as_secs_f64();
+    // A restart workload replaces the process: no CPU share then.
+    let cpu1 = if target.pids() == pids0 {
+        cpu_pair(&pids0)
+    } else {
+        None
+    };
+    target.check_alive()?;
+    let servers = if pids0.len() > 1 {
+        format!("servers ({} nodes)", pids0.len())
+    } else {
+        "server".to_string()
+    };
+    let cpu = match (cpu0, cpu1) {
+        (Some((s0, b0)), Some((s1, b1))) if wall > 0.0 => format!(
+            " | cpu: {servers} {:.0}%, bench {:.0}%",
+            100.0 * (s1 - s0) / wall,
+            100.0 * (b1 - b0) / wall
+        ),
+        _ => String::new(),
+    };
+    Ok((v, cpu))
+}
+
+/// (servers summed, this process) CPU seconds so far; a diagnostic only.
+fn cpu_pair(pids: &[u32]) -> Option<(f64, f64)> {
+    let mut s = 0.0;
+    for pid in pids {
+        s += server::cpu_secs(&pid.to_string()).ok()?;
+    }
     let b = server::cpu_secs("self").ok()?;
     Some((s, b))
 }
 
-fn fmt_raw(v: &[f64]) -> String {
-    v.iter()
-        .map(|x| format!("{x:.1}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A run's raw values for the progress line; a queue group's per-node shares
+/// are labelled (`spread a/b/c: 34.0/33.1/32.9 %`).
+fn fmt_raw(metrics: &[MetricDef], v: &[f64]) -> String {
+    let mut plain = Vec::new();
+    let mut shares = Vec::new();
+    for (i, x) in v.iter().enumerate() {
+        match metrics.get(i).map(|m| m.key) {
+            Some(k) if k.starts_with("share_") => shares.push(format!("{x:.1}")),
+            _ => plain.push(format!("{x:.1}")),
+        }
+    }
+    let mut out = plain.join(" ");
+    if !shares.is_empty() {
+        let names: Vec<String> = (0..shares.len())
+            .map(|i| server::node_name(i).to_string())
+            .collect();
+        out.push_str(&format!(
+            " | spread {}: {} %",
+            names.join("/"),
+            shares.join("/")
+        ));
+    }
+    out
 }

@@ -175,6 +175,44 @@ fn cell(r: &SpecResult, side: &Option<SideRuns>, i: usize) -> (String, Option<f6
     (text, Some(med))
 }
 
+/// Index of a spec's first per-node share metric.
+fn first_share(r: &SpecResult) -> usize {
+    r.spec
+        .metrics()
+        .iter()
+        .position(|m| m.key.starts_with("share_"))
+        .unwrap_or(usize::MAX)
+}
+
+/// One row for all per-node shares from metric `first` on: medians joined
+/// as `a/b/c %`, no ratio.
+fn spread_row(r: &SpecResult, first: usize) -> [String; 5] {
+    let n = r.spec.metrics()[first..]
+        .iter()
+        .take_while(|m| m.key.starts_with("share_"))
+        .count();
+    let text = |side: &Option<SideRuns>| match side {
+        None => "-".to_string(),
+        Some(s) => {
+            let meds: Option<Vec<String>> = (first..first + n)
+                .map(|i| median(&s.values(i)).map(|m| format!("{m:.0}")))
+                .collect();
+            meds.map(|m| format!("{} %", m.join("/")))
+                .unwrap_or_else(|| "FAILED".into())
+        }
+    };
+    let names: Vec<String> = (0..n)
+        .map(|i| crate::server::node_name(i).to_string())
+        .collect();
+    [
+        format!("{} spread {}", r.spec.id(), names.join("/")),
+        text(&r.reference),
+        text(&r.rnats),
+        "-".into(),
+        "share of messages per node".into(),
+    ]
+}
+
 /// The plain-text table: one row per workload/size (and per latency or
 /// memory figure), ratio = rnats / reference.
 pub fn table(results: &[SpecResult]) -> String {
@@ -189,6 +227,12 @@ pub fn table(results: &[SpecResult]) -> String {
         for (i, m) in r.spec.metrics().iter().enumerate() {
             if m.key == "mb_per_sec" {
                 continue; // shown next to msgs/s; same ratio
+            }
+            if m.key.starts_with("share_") {
+                if i == first_share(r) {
+                    rows.push(spread_row(r, i));
+                }
+                continue;
             }
             let name = match (m.key, r.spec.metrics().len()) {
                 ("msgs_per_sec" | "ops_per_sec", _) => r.spec.id(),
@@ -275,5 +319,30 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].ratio, Some(2.0));
         assert_eq!(rows[1].reference.as_ref().map(|s| s.runs.len()), Some(3));
+    }
+
+    #[test]
+    fn queue_spread_row() {
+        let spec = catalogue()
+            .into_iter()
+            .find(|s| s.id() == "cluster-queue-3/128B")
+            .expect("spec");
+        let r = SpecResult {
+            spec,
+            reference: Some(SideRuns {
+                runs: vec![vec![1e6, 128.0, 100.0, 0.0, 0.0]],
+                errors: vec![],
+            }),
+            rnats: Some(SideRuns {
+                runs: vec![vec![2e6, 256.0, 34.0, 33.0, 33.0]],
+                errors: vec![],
+            }),
+        };
+        let t = table(std::slice::from_ref(&r));
+        assert!(t.contains("cluster-queue-3/128B spread a/b/c"), "{t}");
+        assert!(t.contains("100/0/0 %"), "{t}");
+        assert!(t.contains("34/33/33 %"), "{t}");
+        assert_eq!(t.lines().count(), 4, "{t}");
+        assert_eq!(json_rows(&[r]).len(), 5);
     }
 }

@@ -3,9 +3,11 @@
 //! `-m <port>` for monitoring, and a config file for `sync_interval` or the
 //! `tls {}` block), wait until it speaks INFO (over TLS if required),
 //! read its RSS from /proc, stop it with SIGTERM and start it again on the
-//! same store (timing "Server is ready"), and kill it on drop.
+//! same store (timing "Server is ready"), and kill it on drop. Also 3-node
+//! clusters (`Cluster`): every node started with the same flags on both
+//! sides, a full mesh of routes, formation awaited by probing.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::proto::Conn;
+use crate::proto::{Conn, Frame, PONG};
 
 /// Which side of the comparison a server is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -95,8 +97,248 @@ pub struct Server {
 
 /// Asks the kernel for a free loopback port.
 fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("bind a probe port")?;
-    Ok(l.local_addr().context("probe port address")?.port())
+    Ok(free_ports(1)?[0])
+}
+
+/// `n` distinct free loopback ports (all probe sockets are held at once, so
+/// no port is handed out twice).
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let ls = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").context("bind a probe port"))
+        .collect::<Result<Vec<_>>>()?;
+    ls.iter()
+        .map(|l| Ok(l.local_addr().context("probe port address")?.port()))
+        .collect()
+}
+
+/// The processes of a measurement target (one server or a cluster), for the
+/// CPU-share diagnostic and the liveness check after a run.
+pub trait Procs {
+    fn pids(&self) -> Vec<u32>;
+    /// Fails if a process has died (e.g. crashed under load).
+    fn check_alive(&mut self) -> Result<()>;
+}
+
+impl Procs for Server {
+    fn pids(&self) -> Vec<u32> {
+        vec![self.pid()]
+    }
+    fn check_alive(&mut self) -> Result<()> {
+        Server::check_alive(self)
+    }
+}
+
+/// Nodes in a benchmark cluster.
+pub const CLUSTER_NODES: usize = 3;
+/// `--cluster_name` of the benchmark clusters.
+const CLUSTER_NAME: &str = "bench";
+/// How long a cluster may take to form (every node sees every other).
+const FORM_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A cluster of `CLUSTER_NODES` servers on loopback, each started as
+/// `-a 127.0.0.1 -p <port> -n bench-<a|b|c> --cluster nats://127.0.0.1:<cport>
+/// --cluster_name bench --routes <every node's cluster URL>` (a full mesh;
+/// nats-server and rnats both ignore the route to themselves). Every node is
+/// killed when the cluster is dropped.
+pub struct Cluster {
+    pub nodes: Vec<Server>,
+}
+
+impl Cluster {
+    /// Starts the nodes and waits (bounded) until each one routes messages
+    /// to each other one.
+    pub fn start(bin: &Path) -> Result<Self> {
+        let mut last_err = None;
+        // A port can be taken between probing and binding; retry a few times.
+        for _ in 0..3 {
+            match Self::try_start(bin) {
+                Ok(c) => {
+                    c.wait_formed(FORM_TIMEOUT)
+                        .with_context(|| format!("{} cluster did not form", bin.display()))?;
+                    return Ok(c);
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("cluster did not start")))
+    }
+
+    fn try_start(bin: &Path) -> Result<Self> {
+        let ports = free_ports(2 * CLUSTER_NODES)?;
+        let (client, cluster) = ports.split_at(CLUSTER_NODES);
+        let routes = cluster
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::with_capacity(CLUSTER_NODES);
+        for (i, (&port, &cport)) in client.iter().zip(cluster).enumerate() {
+            let extra = vec![
+                "-n".to_string(),
+                format!("bench-{}", node_name(i)),
+                "--cluster".into(),
+                format!("nats://127.0.0.1:{cport}"),
+                "--cluster_name".into(),
+                CLUSTER_NAME.into(),
+                "--routes".into(),
+                routes.clone(),
+            ];
+            let child = spawn(bin, port, &extra, false)?.0;
+            let mut s = Server {
+                child,
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                http_port: None,
+                bin: bin.to_path_buf(),
+                extra,
+                _dir: None,
+            };
+            // On failure the nodes started so far are dropped (killed).
+            s.wait_ready(Duration::from_secs(10))
+                .with_context(|| format!("node {} did not become ready", node_name(i)))?;
+            nodes.push(s);
+        }
+        Ok(Self { nodes })
+    }
+
+    /// Client addresses of the nodes, A first.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().map(|n| n.addr).collect()
+    }
+
+    /// Bounded wait until, for every ordered pair of nodes (X, Y), a message
+    /// published on X reaches a subscriber on Y.
+    fn wait_formed(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        for (y, ny) in self.nodes.iter().enumerate() {
+            let mut sub = Conn::connect(ny.addr)?;
+            sub.round_trip(Duration::from_secs(10))?;
+            for (x, nx) in self.nodes.iter().enumerate() {
+                if x != y {
+                    await_interest(&mut sub, nx.addr, deadline).with_context(|| {
+                        format!("no route from {} to {}", node_name(x), node_name(y))
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Procs for Cluster {
+    fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(Server::pid).collect()
+    }
+    fn check_alive(&mut self) -> Result<()> {
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            n.check_alive()
+                .with_context(|| format!("node {}", node_name(i)))?;
+        }
+        Ok(())
+    }
+}
+
+/// `a`, `b`, `c`, ... for node `i`.
+pub fn node_name(i: usize) -> char {
+    (b'a' + (i % 26) as u8) as char
+}
+
+/// Sid used for probe subscriptions (the workloads use small sids).
+const PROBE_SID: u32 = 999_999;
+
+/// Makes sure the interest `sub` registered so far (its SUBs sent before this
+/// call) is known at the server `from` is: subscribes `sub` to a fresh probe
+/// subject, publishes empty messages to it from a new connection to `from`
+/// every 25 ms until one arrives (or `deadline` passes), then unsubscribes and
+/// drains the probe. SUBs from one connection travel the route in order, so
+/// the probe arriving means the earlier SUBs have propagated too.
+/// Messages on other sids during the probe are an error.
+pub fn await_interest(sub: &mut Conn, from: SocketAddr, deadline: Instant) -> Result<()> {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let subject = format!(
+        "_bench.probe.{}.{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    sub.subscribe(&subject, None, PROBE_SID)?;
+    sub.round_trip(Duration::from_secs(10))?;
+    let mut publ = Conn::connect(from)?;
+    publ.round_trip(Duration::from_secs(10))?;
+    let frame = crate::proto::pub_frame(&subject, None, b"");
+    let prev_timeout = sub.sock.read_timeout()?;
+    sub.sock.set_read_timeout(Some(Duration::from_millis(25)))?;
+    let got = probe_loop(sub, &mut publ, &frame, deadline);
+    sub.sock.set_read_timeout(prev_timeout)?;
+    got?;
+    // Unsubscribe; stray probes still in flight end before the PONG.
+    sub.sock
+        .write_all(format!("UNSUB {PROBE_SID}\r\nPING\r\n").as_bytes())
+        .context("send UNSUB")?;
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Some(f) = sub.scan.next_frame()? {
+            match f {
+                Frame::Pong => return Ok(()),
+                Frame::Ping => sub.sock.write_all(PONG).context("send PONG")?,
+                f => check_probe_frame(f)?,
+            }
+        }
+        if Instant::now() > until {
+            bail!("no PONG after the probe's UNSUB");
+        }
+        sub.fill()?;
+    }
+}
+
+fn probe_loop(sub: &mut Conn, publ: &mut Conn, frame: &[u8], deadline: Instant) -> Result<()> {
+    loop {
+        publ.sock.write_all(frame).context("send probe")?;
+        let tick = Instant::now() + Duration::from_millis(25);
+        while Instant::now() < tick {
+            match sub.scan.read_from(&mut sub.sock) {
+                Ok(0) => bail!("server closed the connection"),
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).context("read probe"),
+            }
+            let mut arrived = false;
+            while let Some(f) = sub.scan.next_frame()? {
+                match f {
+                    Frame::Msg { sid, .. } | Frame::HMsg { sid, .. }
+                        if sid == PROBE_SID.to_string().as_bytes() =>
+                    {
+                        arrived = true
+                    }
+                    Frame::Ping => sub.sock.write_all(PONG).context("send PONG")?,
+                    f => check_probe_frame(f)?,
+                }
+            }
+            if arrived {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("probe message did not arrive in time");
+        }
+        // Answer the probe publisher's server pings, if any.
+        publ.round_trip(Duration::from_secs(10))?;
+    }
+}
+
+/// Frames allowed while probing: probe messages, +OK, INFO, PONG.
+fn check_probe_frame(f: Frame<'_>) -> Result<()> {
+    match f {
+        Frame::Msg { sid, subject, .. } | Frame::HMsg { sid, subject, .. }
+            if sid != PROBE_SID.to_string().as_bytes() =>
+        {
+            bail!(
+                "unexpected message on {} before the measurement",
+                String::from_utf8_lossy(subject)
+            )
+        }
+        Frame::Err(e) => bail!("server error: {}", String::from_utf8_lossy(e)),
+        _ => Ok(()),
+    }
 }
 
 impl Server {

@@ -39,6 +39,10 @@ impl Stream {
         self.tcp().set_read_timeout(d)
     }
 
+    pub fn read_timeout(&self) -> std::io::Result<Option<Duration>> {
+        self.tcp().read_timeout()
+    }
+
     /// Upgrades a plain stream to TLS and completes the handshake, trusting
     /// only the bench's CA.
     pub fn upgrade(self) -> Result<Self> {

@@ -1,6 +1,7 @@
 //! workloads/latency.rs — request-reply latency: one responder thread answers
 //! each request on its reply subject; one requester sends sequential requests
-//! with a reply subject it subscribed to and times each round trip.
+//! with a reply subject it subscribed to and times each round trip (both on
+//! one server, or on two cluster nodes).
 
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
@@ -10,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use super::throughput::INTEREST_TIMEOUT;
 use super::{subscriber, Config, Limit};
 use crate::proto::{self, Conn, Frame, PONG};
+use crate::server::await_interest;
 
 const SUBJECT: &str = "bench.req";
 const INBOX: &str = "bench.inbox.1";
@@ -20,10 +23,29 @@ const WARMUP: u64 = 500;
 
 /// [p50, p99, p99.9] in microseconds.
 pub fn req_reply(addr: SocketAddr, size: usize, cfg: &Config) -> Result<Vec<f64>> {
-    let responder = subscriber::connect(addr, SUBJECT, None)?;
-    let mut req = Conn::connect(addr)?;
+    req_reply_on(addr, addr, size, cfg)
+}
+
+/// `req_reply` with the requester on `req_addr` and the responder on
+/// `resp_addr` (cluster nodes); when they differ, both subscriptions are
+/// probed until each is known at the other node.
+pub fn req_reply_on(
+    req_addr: SocketAddr,
+    resp_addr: SocketAddr,
+    size: usize,
+    cfg: &Config,
+) -> Result<Vec<f64>> {
+    let mut responder = subscriber::connect(resp_addr, SUBJECT, None)?;
+    let mut req = Conn::connect(req_addr)?;
     req.subscribe(INBOX, None, 1)?;
     req.round_trip(Duration::from_secs(10))?;
+    if req_addr != resp_addr {
+        let deadline = Instant::now() + INTEREST_TIMEOUT;
+        await_interest(&mut responder, req_addr, deadline)
+            .context("responder's subscription did not reach the requester's node")?;
+        await_interest(&mut req, resp_addr, deadline)
+            .context("requester's inbox did not reach the responder's node")?;
+    }
     let payload = proto::payload(size);
     let frame = proto::pub_frame(SUBJECT, Some(INBOX), &payload);
     let stop = AtomicBool::new(false);

@@ -1,6 +1,7 @@
 //! workloads/mod.rs — the catalogue of workloads (what to run, which metrics
 //! each yields) and the dispatch from a workload to its load generator.
 
+pub mod asyncnats;
 pub mod jetstream;
 pub mod kvwatch;
 pub mod latency;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::server::{Launch, Server};
+use crate::server::{Cluster, Launch, Server};
 use jetstream::Storage;
 
 /// How much work one measurement does.
@@ -58,6 +59,29 @@ pub enum Kind {
     MonitorFlood,
     /// A JetStream workload (server started with `-js -sd <temp dir>`).
     Js(Js),
+    /// Against a 3-node cluster (`server::Cluster`), publisher / requester
+    /// on node A.
+    Cluster(ClusterLoad),
+}
+
+/// Which client drives a workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Client {
+    /// The raw-socket load generators (`publisher.rs`, `subscriber.rs`).
+    Raw,
+    /// async-nats (`asyncnats.rs`).
+    AsyncNats,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterLoad {
+    /// Publisher on A, one subscriber on B.
+    PubSub(Client),
+    /// Publisher on A, one queue-group member on each node; the figures
+    /// include each node's share of the messages.
+    Queue(Client),
+    /// Requester on A, responder on B.
+    ReqReply,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +135,39 @@ impl Spec {
             Kind::Js(Js::Pub { .. } | Js::Fetch { .. }) => THROUGHPUT,
             Kind::Js(Js::Restart) => RESTART,
             Kind::Js(Js::DirectGet { .. } | Js::KvPut { .. } | Js::KvGet { .. }) => OPS,
+            Kind::Cluster(ClusterLoad::PubSub(_)) => THROUGHPUT,
+            Kind::Cluster(ClusterLoad::Queue(_)) => QUEUE_SPREAD,
+            Kind::Cluster(ClusterLoad::ReqReply) => LATENCY,
+        }
+    }
+
+    /// Whether this workload runs against a `Cluster` (`run_cluster`)
+    /// rather than one server (`run`).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.kind, Kind::Cluster(_))
+    }
+
+    /// Runs one measurement against a formed cluster; values are in the
+    /// order of `metrics()`.
+    pub fn run_cluster(&self, cluster: &mut Cluster, cfg: &Config) -> Result<Vec<f64>> {
+        let size = self.size.unwrap_or(128);
+        let nodes = cluster.addrs();
+        let Kind::Cluster(load) = self.kind else {
+            anyhow::bail!("{} is not a cluster workload", self.id());
+        };
+        let pub_sub = |client, subs: &[std::net::SocketAddr], queue| match client {
+            Client::Raw => throughput::pub_sub_on(nodes[0], subs, size, queue, cfg.limit),
+            Client::AsyncNats => asyncnats::pub_sub_on(nodes[0], subs, size, queue, cfg.limit),
+        };
+        match load {
+            ClusterLoad::PubSub(client) => Ok(pub_sub(client, &nodes[1..2], false)?.0),
+            ClusterLoad::Queue(client) => {
+                let (mut v, counts) = pub_sub(client, &nodes, true)?;
+                let total = counts.iter().sum::<u64>().max(1) as f64;
+                v.extend(counts.iter().map(|&n| 100.0 * n as f64 / total));
+                Ok(v)
+            }
+            ClusterLoad::ReqReply => latency::req_reply_on(nodes[0], nodes[1], size, cfg),
         }
     }
 
@@ -162,6 +219,7 @@ impl Spec {
                 }
             }
             Kind::MonitorFlood => monitor::monitor_flood(server, size, cfg.limit),
+            Kind::Cluster(_) => anyhow::bail!("{} needs a cluster", self.id()),
             Kind::Js(js) => {
                 let (addr, n) = (server.addr, cfg.js_msgs);
                 match js {
@@ -230,6 +288,27 @@ pub const LATENCY: &[MetricDef] = &[
         key: "p999_us",
         unit: "us",
         lower_is_better: true,
+    },
+];
+
+/// Throughput plus each node's share (A, B, C) of a queue group's messages.
+pub const QUEUE_SPREAD: &[MetricDef] = &[
+    THROUGHPUT[0],
+    THROUGHPUT[1],
+    MetricDef {
+        key: "share_a_pct",
+        unit: "%",
+        lower_is_better: false,
+    },
+    MetricDef {
+        key: "share_b_pct",
+        unit: "%",
+        lower_is_better: false,
+    },
+    MetricDef {
+        key: "share_c_pct",
+        unit: "%",
+        lower_is_better: false,
     },
 ];
 
@@ -358,7 +437,37 @@ pub fn catalogue() -> Vec<Spec> {
         kind: Kind::MonitorFlood,
     });
     js_catalogue(&mut v);
+    cluster_catalogue(&mut v);
     v
+}
+
+/// The 3-node cluster workloads (ids start with `cluster-`, so
+/// `--only cluster` picks them).
+fn cluster_catalogue(v: &mut Vec<Spec>) {
+    let mut cl = |workload: &'static str, size: usize, load: ClusterLoad| {
+        v.push(Spec {
+            workload,
+            size: Some(size),
+            kind: Kind::Cluster(load),
+        })
+    };
+    for size in [128, 1024] {
+        cl("cluster-pub-sub", size, ClusterLoad::PubSub(Client::Raw));
+    }
+    for size in [128, 1024] {
+        cl(
+            "cluster-pub-sub-asyncnats",
+            size,
+            ClusterLoad::PubSub(Client::AsyncNats),
+        );
+    }
+    cl("cluster-queue-3", 128, ClusterLoad::Queue(Client::Raw));
+    cl(
+        "cluster-queue-3-asyncnats",
+        128,
+        ClusterLoad::Queue(Client::AsyncNats),
+    );
+    cl("cluster-req-reply", 128, ClusterLoad::ReqReply);
 }
 
 /// The JetStream workloads (ids start with `js-`, so `--only js` picks them).
@@ -494,5 +603,24 @@ mod tests {
             ["js-pub-async-file-fsync/128B"]
         );
         assert_eq!(c.iter().filter(|s| matches(s, "js-pub-sync")).count(), 4);
+        let cluster: Vec<_> = c.iter().filter(|s| matches(s, "cluster")).collect();
+        assert_eq!(cluster.len(), 7);
+        assert!(cluster.iter().all(|s| s.is_cluster()));
+        assert_eq!(c.iter().filter(|s| s.is_cluster()).count(), 7);
+        for id in [
+            "cluster-pub-sub/128B",
+            "cluster-pub-sub/1KiB",
+            "cluster-pub-sub-asyncnats/128B",
+            "cluster-queue-3/128B",
+            "cluster-queue-3-asyncnats/128B",
+            "cluster-req-reply/128B",
+        ] {
+            assert_eq!(c.iter().filter(|s| matches(s, id)).count(), 1, "{id}");
+        }
+        // Plain names do not pick the cluster rows.
+        assert!(c
+            .iter()
+            .filter(|s| matches(s, "pub-sub,queue-2,req-reply"))
+            .all(|s| !s.is_cluster()));
     }
 }

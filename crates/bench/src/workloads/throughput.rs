@@ -1,16 +1,22 @@
 //! workloads/throughput.rs — the throughput workloads: publish-only (rate at
 //! the publisher, up to the last PONG) and publish -> N subscribers, plain or
-//! as one queue group (rate at the subscribers, first to last message).
+//! as one queue group (rate at the subscribers, first to last message);
+//! also with publisher and subscribers on different cluster nodes.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::thread;
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use super::publisher::Publisher;
 use super::subscriber::{self, Received, Shared};
 use super::Limit;
+use crate::server::await_interest;
+
+/// Bound on waiting for a subscription to propagate to another node.
+pub const INTEREST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// [msgs/s, MB/s] for `msgs` messages of `size` bytes in `secs`.
 fn rates(msgs: u64, size: usize, secs: f64) -> Result<Vec<f64>> {
@@ -39,17 +45,34 @@ pub fn pub_sub(
     queue: bool,
     limit: Limit,
 ) -> Result<Vec<f64>> {
+    Ok(pub_sub_on(addr, &vec![addr; subs], size, queue, limit)?.0)
+}
+
+/// `pub_sub` with the publisher connected to `pub_addr` and one subscriber
+/// connected to each of `sub_addrs` (cluster nodes). A subscriber on another
+/// node is probed (`server::await_interest`) until its interest has reached
+/// the publisher's node. Returns the rates and each subscriber's count.
+pub fn pub_sub_on(
+    pub_addr: SocketAddr,
+    sub_addrs: &[SocketAddr],
+    size: usize,
+    queue: bool,
+    limit: Limit,
+) -> Result<(Vec<f64>, Vec<u64>)> {
     let subject = "bench.pubsub";
+    let subs = sub_addrs.len();
     let shared = Shared::new();
     let mut conns = Vec::with_capacity(subs);
-    for _ in 0..subs {
-        conns.push(subscriber::connect(
-            addr,
-            subject,
-            queue.then_some("bench.q"),
-        )?);
+    let deadline = Instant::now() + INTEREST_TIMEOUT;
+    for &addr in sub_addrs {
+        let mut c = subscriber::connect(addr, subject, queue.then_some("bench.q"))?;
+        if addr != pub_addr {
+            await_interest(&mut c, pub_addr, deadline)
+                .context("subscription did not reach the publisher's node")?;
+        }
+        conns.push(c);
     }
-    let mut publisher = Publisher::connect(addr, subject, size)?;
+    let mut publisher = Publisher::connect(pub_addr, subject, size)?;
 
     let results: Vec<Result<Received>> = thread::scope(|s| {
         let handles: Vec<_> = conns
@@ -107,9 +130,10 @@ pub fn pub_sub(
         .map(|r| r.first_batch)
         .max()
         .unwrap_or(0);
-    rates(
+    let rates = rates(
         total.saturating_sub(early),
         size,
         (last - first).as_secs_f64(),
-    )
+    )?;
+    Ok((rates, recv.iter().map(|r| r.msgs).collect()))
 }
