@@ -422,6 +422,12 @@ impl Conn {
             }
             ClientOp::Ping => {
                 self.client.out.send_now(encode::PONG);
+                // Cluster updates (async INFO) only after the first PONG, as
+                // nats-server: clients expect the PONG to come before any INFO
+                // while connecting (nats-py stalls otherwise).
+                if self.connect.protocol() >= 1 && self.client.connected.load(Ordering::Relaxed) {
+                    self.client.async_info.store(true, Ordering::Relaxed);
+                }
                 // Protocol-1 clients learn their account from an INFO that
                 // follows the PONG to their first PING after CONNECT.
                 if !self.connect_info_sent
@@ -511,9 +517,7 @@ impl Conn {
             ));
         }
         self.parser.headers = connect.headers();
-        self.client
-            .async_info
-            .store(connect.protocol() >= 1, Ordering::Relaxed);
+
         self.client.echo.store(connect.echo(), Ordering::Relaxed);
         self.client
             .headers
