@@ -154,6 +154,7 @@ impl Sys {
     /// Broadcasts statsz on `$SYS.SERVER.<id>.STATSZ` if anyone listens.
     pub fn broadcast_statsz(&self, state: &ServerState) {
         let subject = format!("$SYS.SERVER.{}.STATSZ", state.server_id);
+        let _order = self.order.lock();
         if self.has_interest(state, &subject) {
             let body = self.statsz_msg(state);
             self.publish(state, &subject, None, &body);
@@ -226,6 +227,7 @@ pub fn client_connected(state: &ServerState, c: &ClientShared) {
     let Some(sys) = state.slot::<crate::sysacc::Sys>() else {
         return;
     };
+    let _order = sys.order.lock();
     let account = c.account.load_full();
     let subject = format!("$SYS.ACCOUNT.{}.CONNECT", account.name);
     // nats-server announces the new count first.
@@ -265,6 +267,7 @@ pub fn client_disconnected(state: &ServerState, c: &ClientShared, reason: CloseR
         out_bytes,
     );
     let subject = format!("$SYS.ACCOUNT.{}.DISCONNECT", account.name);
+    let _order = sys.order.lock();
     account_conns_changed(&sys, state, &account);
     if sys.has_interest(state, &subject) {
         #[derive(Serialize)]
@@ -300,6 +303,7 @@ pub fn client_disconnected(state: &ServerState, c: &ClientShared, reason: CloseR
 /// The account's connection count changed: nats-server tells both the old
 /// and the new subject for it.
 fn account_conns_changed(sys: &Sys, state: &ServerState, account: &Account) {
+    let _order = sys.order.lock();
     let subjects = [
         format!("$SYS.SERVER.ACCOUNT.{}.CONNS", account.name),
         format!("$SYS.ACCOUNT.{}.SERVER.CONNS", account.name),

@@ -40,6 +40,10 @@ pub struct Sys {
     pub account: Arc<Account>,
     /// Numbers every message this server sends on `$SYS` (`server.seq`).
     seq: AtomicU64,
+    /// Held from numbering a message to publishing it, so messages leave in
+    /// `seq` order (peers in a cluster drop and log out-of-order updates).
+    /// Reentrant: a publish may trigger another on the same thread.
+    pub order: parking_lot::ReentrantMutex<()>,
     /// Data builders shared with HTTP monitoring (and a CPU sampler of its own).
     pub monitor: Monitor,
 }
@@ -52,6 +56,7 @@ impl Sys {
             server: Arc::downgrade(state),
             account: state.accounts.system().clone(),
             seq: AtomicU64::new(0),
+            order: parking_lot::ReentrantMutex::new(()),
             monitor: Monitor::new(state.clone(), 0),
         });
         let id = &state.server_id;
@@ -127,6 +132,7 @@ impl Sys {
     /// Answers a request made in `account` (the system account, or one of
     /// the services every account gets).
     fn respond_in(&self, state: &ServerState, account: &Account, reply: &str, outcome: Outcome) {
+        let _order = self.order.lock();
         let body = match outcome {
             Outcome::Skip => return,
             Outcome::Raw(b) => b,
@@ -346,6 +352,7 @@ fn server_event(state: &ServerState, what: &str) {
         return;
     };
     let subject = format!("$SYS.SERVER.{}.{what}", state.server_id);
+    let _order = sys.order.lock();
     let body = crate::go_json(&sys.server_info(state));
     sys.publish(state, &subject, None, body.as_bytes());
 }
