@@ -4,6 +4,8 @@
 //! framing in [`frame`]; after the upgrade the connection is an ordinary
 //! client (`client::conn::serve_stream`) over a [`frame::WsStream`].
 
+#![forbid(unsafe_code)]
+
 pub mod frame;
 pub mod handshake;
 
