@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use serde::{de::DeserializeOwned, Serialize};
 
 // The code under test (repoint here if the JetStream modules move).
-use rnats_server::jetstream::{
+use rnats_jetstream::{
     api::{parse_json, request},
     types::*,
 };

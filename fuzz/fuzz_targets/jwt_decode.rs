@@ -17,7 +17,7 @@ use nkeys::{KeyPair, KeyPairType};
 use serde_json::Value;
 
 // The code under test (repoint here if the JWT module moves).
-use rnats_server::jwt::{
+use rnats_core::jwt::{
     self, claims,
     resolver::{Resolver, ResolverConfig},
     Trust,

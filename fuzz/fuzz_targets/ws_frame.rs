@@ -16,11 +16,8 @@ use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 // The code under test (repoint here if the WebSocket module moves).
-use rnats_server::{
-    account::Account,
-    client::ClientShared,
-    websocket::frame::{WsParams, WsStream},
-};
+use rnats_core::{account::Account, client::ClientShared};
+use rnats_websocket::frame::{WsParams, WsStream};
 
 /// The socket: hands out the input `chunk` bytes per read, then EOF; every
 /// write (PONG, CLOSE) is accepted and kept.

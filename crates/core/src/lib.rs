@@ -16,6 +16,7 @@
 pub mod account;
 pub mod auth;
 pub mod client;
+pub mod client_info;
 pub mod closed;
 pub mod config;
 pub mod gofmt;

@@ -10,7 +10,7 @@ use async_nats::ConnectOptions;
 use base64::Engine;
 use futures::StreamExt;
 use nkeys::KeyPair;
-use rnats_itest::{next_msg, within, RawClient, Server};
+use rnats_itest::{next_msg, sync, within, RawClient, Server};
 use rnats_server::jwt::claims::{AccountClaims, OperatorClaims, UserClaims};
 use rnats_server::jwt::{encode, encode_v1, now};
 use serde_json::json;
@@ -226,7 +226,7 @@ async fn v1_operator_account_and_user_jwts_are_accepted() {
                     &u,
                     "u",
                     "user",
-                    json!({"pub": {"allow": [allow]}, "sub": {}}),
+                    json!({"pub": {"allow": [allow, "_ITEST.>"]}, "sub": {}}),
                 ),
                 acc,
             );
@@ -244,15 +244,14 @@ async fn v1_operator_account_and_user_jwts_are_accepted() {
             .expect("v1 user of B connects");
         // B sees A's export through its v1 import.
         let mut sub = ub.subscribe("news.>").await.expect("sub");
-        ub.flush().await.expect("flush");
+        sync(&ub).await;
         ua.publish("news.today", "hello".into()).await.expect("pub");
-        ua.flush().await.expect("flush");
         let m = next_msg(&mut sub).await;
         assert_eq!(m.payload.as_ref(), b"hello");
         // The v1 user's permissions apply.
         let mut errs = ua.subscribe("other").await.expect("sub");
         ua.publish("other", "no".into()).await.expect("pub");
-        ua.flush().await.expect("flush");
+        sync(&ua).await;
         let got = tokio::time::timeout(Duration::from_millis(300), errs.next()).await;
         assert!(
             got.is_err(),

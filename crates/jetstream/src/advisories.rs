@@ -7,6 +7,7 @@
 //! (where nats-server has it) when the server has a JetStream domain.
 
 use chrono::{DateTime, Utc};
+use rnats_core::client_info::ClientInfo;
 use serde::Serialize;
 
 use rnats_core::account::Account;
@@ -104,7 +105,10 @@ impl super::JsAccount {
         publish(server, &self.account, API_AUDIT, API_AUDIT_TYPE, |domain| {
             ApiAudit {
                 server: server.server_name.clone(),
-                client: requester.map(|c| AuditClient::of(server, c)),
+                client: requester.map(|c| ClientInfo {
+                    server: server.server_name.clone(),
+                    ..ClientInfo::of(server, c)
+                }),
                 subject: subject.to_string(),
                 request: String::from_utf8_lossy(request).into_owned(),
                 response: String::from_utf8_lossy(response).into_owned(),
@@ -225,59 +229,13 @@ pub struct StreamCorruption<'a> {
 #[derive(Serialize)]
 pub struct ApiAudit {
     pub server: String,
-    pub client: Option<AuditClient>,
+    pub client: Option<ClientInfo>,
     pub subject: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub request: String,
     pub response: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
-}
-
-/// The requester in an API audit: nats-server's `ClientInfo` without the
-/// JWT. rnats measures no RTT, so `rtt` (omitted when zero) is absent.
-#[derive(Serialize)]
-pub struct AuditClient {
-    start: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    host: String,
-    #[serde(skip_serializing_if = "is_zero")]
-    id: u64,
-    acc: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    user: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    lang: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    ver: String,
-    server: String,
-    kind: &'static str,
-    client_type: &'static str,
-}
-
-fn is_zero(v: &u64) -> bool {
-    *v == 0
-}
-
-impl AuditClient {
-    pub fn of(server: &ServerState, c: &ClientShared) -> AuditClient {
-        let meta = c.meta.lock().clone();
-        AuditClient {
-            start: rnats_core::gofmt::go_time(&server.wall_time(c.started)),
-            host: c.addr.ip().to_string(),
-            id: c.cid,
-            acc: c.account_name(),
-            user: meta.user,
-            name: meta.name,
-            lang: meta.lang,
-            ver: meta.version,
-            server: server.server_name.clone(),
-            kind: "Client",
-            client_type: "nats",
-        }
-    }
 }
 
 /// Go's zero `time.Time` or the time, as JSON text.

@@ -74,10 +74,18 @@ impl Monitor {
     }
 }
 
+/// Why monitoring could not start (worded as nats-server exits with it).
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error(
+        "Can't start monitoring: can't listen to the monitor port: listen tcp {addr}: {reason}"
+    )]
+    Listen { addr: String, reason: String },
+}
+
 /// Binds the monitoring port (if configured) and serves it on the current
-/// runtime. Returns the bound port (None without a monitoring port), or the
-/// text nats-server exits with when it cannot bind.
-pub async fn start(state: &Arc<ServerState>) -> Result<Option<u16>, String> {
+/// runtime. Returns the bound port (None without a monitoring port).
+pub async fn start(state: &Arc<ServerState>) -> Result<Option<u16>, MonitorError> {
     let opts = state.opts();
     let Some(port) = opts.http_port else {
         return Ok(None);
@@ -87,10 +95,10 @@ pub async fn start(state: &Arc<ServerState>) -> Result<Option<u16>, String> {
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
         Ok(l) => l,
         Err(e) => {
-            return Err(format!(
-                "Can't start monitoring: can't listen to the monitor port: listen tcp {hp}: {}",
-                bind_error_text(&e)
-            ))
+            return Err(MonitorError::Listen {
+                addr: hp,
+                reason: bind_error_text(&e),
+            })
         }
     };
     let bound = listener.local_addr().map(|a| a.port()).unwrap_or(port);

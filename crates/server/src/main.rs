@@ -216,7 +216,7 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     }
     let monitor_port = match rnats_server::monitor::start(&state).await {
         Ok(p) => p,
-        Err(e) => logging::fatal(e),
+        Err(e) => logging::fatal(e.to_string()),
     };
     let monitoring = monitor_port.map(|p| (state.opts().http_host.clone(), p));
     let nats_scheme = if state.client_tls.is_some() && !state.opts().allow_non_tls {

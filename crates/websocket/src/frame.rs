@@ -572,16 +572,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
             }
             // Need more bytes from the socket.
             this.rbuf.reserve(16 * 1024);
-            let spare = this.rbuf.spare_capacity_mut();
-            let mut rb = ReadBuf::uninit(spare);
-            ready!(Pin::new(&mut this.io).poll_read(cx, &mut rb))?;
-            let n = rb.filled().len();
+            let n = ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut this.io),
+                cx,
+                &mut this.rbuf
+            ))?;
             if n == 0 {
                 this.eof = true;
                 return Poll::Ready(Ok(()));
             }
-            // SAFETY: `n` bytes of the spare capacity were just initialized.
-            unsafe { this.rbuf.set_len(this.rbuf.len() + n) };
         }
     }
 }

@@ -4,6 +4,8 @@
 //! framing in [`frame`]; after the upgrade the connection is an ordinary
 //! client (`client::conn::serve_stream`) over a [`frame::WsStream`].
 
+#![forbid(unsafe_code)]
+
 pub mod frame;
 pub mod handshake;
 
@@ -37,27 +39,40 @@ pub struct WsServer {
     pub host: String,
 }
 
+/// A `websocket {}` block nats-server would refuse, with its wording.
+#[derive(Debug, thiserror::Error)]
+pub enum WsConfigError {
+    #[error("{0}")]
+    Tls(String),
+    #[error("websocket requires TLS configuration")]
+    TlsRequired,
+    #[error("unable to parse allowed origin: {0}")]
+    Origin(String),
+    #[error("unable to parse allowed origin {0:?}: allowed origins must be absolute URLs with http or https scheme")]
+    OriginScheme(String),
+    #[error("unable to parse allowed origin {0:?}: host is required")]
+    OriginHost(String),
+}
+
 impl WsServer {
     /// Validates the block as nats-server does (`validateWebsocketOptions`).
-    pub fn new(o: &WebsocketOptions) -> Result<WsServer, String> {
+    pub fn new(o: &WebsocketOptions) -> Result<WsServer, WsConfigError> {
         let tls = match &o.tls {
-            Some(t) => Some(Arc::new(rnats_core::tls::server_config(t)?)),
+            Some(t) => Some(Arc::new(
+                rnats_core::tls::server_config(t).map_err(WsConfigError::Tls)?,
+            )),
             None if o.no_tls => None,
-            None => return Err("websocket requires TLS configuration".into()),
+            None => return Err(WsConfigError::TlsRequired),
         };
         let mut allowed = Vec::new();
         for ao in &o.allowed_origins {
-            let origin = handshake::parse_origin(ao)
-                .map_err(|e| format!("unable to parse allowed origin: {e}"))?;
+            let origin =
+                handshake::parse_origin(ao).map_err(|e| WsConfigError::Origin(e.to_string()))?;
             if origin.scheme != "http" && origin.scheme != "https" {
-                return Err(format!(
-                    "unable to parse allowed origin {ao:?}: allowed origins must be absolute URLs with http or https scheme"
-                ));
+                return Err(WsConfigError::OriginScheme(ao.clone()));
             }
             if origin.host.is_empty() {
-                return Err(format!(
-                    "unable to parse allowed origin {ao:?}: host is required"
-                ));
+                return Err(WsConfigError::OriginHost(ao.clone()));
             }
             allowed.push(origin);
         }
@@ -84,7 +99,7 @@ impl WsServer {
 }
 
 /// The listener's settings if `opts` enables one.
-pub fn configure(opts: &Options) -> Result<Option<WsServer>, String> {
+pub fn configure(opts: &Options) -> Result<Option<WsServer>, WsConfigError> {
     if !opts.websocket.enabled() {
         return Ok(None);
     }
@@ -94,7 +109,9 @@ pub fn configure(opts: &Options) -> Result<Option<WsServer>, String> {
 /// Registers the `websocket {}` block's validation with the config loader,
 /// so a bad block is reported at its position in the file.
 pub fn register() {
-    rnats_core::config::set_websocket_check(|o| WsServer::new(o).map(|_| ()));
+    rnats_core::config::set_websocket_check(|o| {
+        WsServer::new(o).map(|_| ()).map_err(|e| e.to_string())
+    });
 }
 
 /// The bound WebSocket port, ready to run beside the client port.

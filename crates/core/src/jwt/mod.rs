@@ -117,7 +117,7 @@ pub fn encode<N: Serialize>(claims: &mut claims::Claims<N>, issuer: &KeyPair) ->
         claims.iat = now();
     }
     if claims.jti.is_empty() {
-        claims.jti = (0..26).map(|_| fastrand::uppercase()).collect();
+        claims.jti = crate::ids::next();
     }
     let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());

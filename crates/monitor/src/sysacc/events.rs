@@ -7,6 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use rnats_core::client_info::ClientInfo;
 use serde::Serialize;
 
 use super::envelope::{StatszMsg, SysServerInfo, TypedEvent};
@@ -180,45 +181,12 @@ pub fn idz(state: &ServerState) -> Vec<u8> {
 }
 
 /// nats-server's `ClientInfo` as connect/disconnect events fill it.
-#[derive(Serialize)]
-struct ClientInfo {
-    start: String,
-    host: String,
-    id: u64,
-    acc: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    user: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    lang: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    ver: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stop: Option<String>,
-    name_tag: String,
-    kind: &'static str,
-    client_type: &'static str,
-}
-
-impl ClientInfo {
-    fn of(state: &ServerState, c: &ClientShared, stop: Option<String>) -> ClientInfo {
-        let meta = c.meta.lock().clone();
-        let acc = c.account_name();
-        ClientInfo {
-            start: go_time(&state.wall_time(c.started)),
-            host: c.addr.ip().to_string(),
-            id: c.cid,
-            name_tag: acc.clone(),
-            acc,
-            user: meta.user,
-            name: meta.name,
-            lang: meta.lang,
-            ver: meta.version,
-            stop,
-            kind: "Client",
-            client_type: "nats",
-        }
+fn client_info(state: &ServerState, c: &ClientShared, stop: Option<String>) -> ClientInfo {
+    let info = ClientInfo::of(state, c);
+    ClientInfo {
+        name_tag: info.acc.clone(),
+        stop,
+        ..info
     }
 }
 
@@ -246,7 +214,7 @@ pub fn client_connected(state: &ServerState, c: &ClientShared) {
                 &chrono::Utc::now(),
             ),
             server: sys.server_info(state),
-            client: ClientInfo::of(state, c, None),
+            client: client_info(state, c, None),
         };
         sys.publish(state, &subject, None, go_json(&msg).as_bytes());
     }
@@ -284,7 +252,7 @@ pub fn client_disconnected(state: &ServerState, c: &ClientShared, reason: CloseR
         let msg = DisconnectEventMsg {
             event: TypedEvent::new("io.nats.server.advisory.v1.client_disconnect", &now),
             server: sys.server_info(state),
-            client: ClientInfo::of(state, c, Some(go_time(&now))),
+            client: client_info(state, c, Some(go_time(&now))),
             // From the client's point of view: what it sent us.
             sent: MsgBytes {
                 msgs: c.in_msgs.load(Ordering::Relaxed),
