@@ -28,25 +28,12 @@ fn all_pairs(n: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Go's complaint when a server's `$SYS` messages arrive with a `server.seq`
-/// not above the last one seen. rnats numbers its system messages when it
-/// builds them, not when it sends them, so two built concurrently (e.g.
-/// `$SYS.SERVER.ACCOUNT.$G.CONNS` for two clients leaving at once) can go
-/// out in the opposite order: a known rnats bug, checked on its own by
-/// `reference_nodes_see_rnats_system_messages_in_seq_order`, left out here
-/// so that the other interop checks stay meaningful.
-const OUT_OF_ORDER: &str = "Received out of order remote server update";
-
-/// The reference nodes' `[ERR]` lines (failed dials and the known
-/// [`OUT_OF_ORDER`] bug left out); panics listing them.
+/// The reference nodes' `[ERR]` lines (failed dials left out); panics
+/// listing them. Interop must not make Go servers complain.
 fn assert_reference_logs_clean(c: &TestCluster) {
     let mut bad = Vec::new();
     for n in c.nodes.iter().filter(|n| n.kind == Kind::Reference) {
         for l in error_lines(&n.log()) {
-            if l.contains(OUT_OF_ORDER) {
-                eprintln!("known bug (see reference_nodes_see_rnats_system_messages_in_seq_order): {}: {l}", n.name);
-                continue;
-            }
             bad.push(format!("{}: {l}", n.name));
         }
     }
@@ -317,8 +304,11 @@ async fn mixed_route_authorization() {
     );
 }
 
-/// KNOWN FAILING (rnats bug in the `$SYS` message numbering, see
-/// [`OUT_OF_ORDER`]): many clients of an rnats node come and go at once, so
+/// Go's complaint when a server's `$SYS` messages arrive with a `server.seq`
+/// not above the last one seen.
+const OUT_OF_ORDER: &str = "Received out of order remote server update";
+
+/// Many clients of an rnats node come and go at once, so
 /// that it sends many `$SYS.SERVER.ACCOUNT.$G.CONNS` updates concurrently;
 /// the Go nodes must receive them with increasing `server.seq`, else they
 /// log `[ERR] Received out of order remote server update`.
