@@ -186,7 +186,8 @@ impl ServerState {
         let Some(first) = subs.first() else {
             return;
         };
-        let removed: Vec<&SubRef> = if subs.iter().all(|s| Arc::ptr_eq(&s.account, &first.account)) {
+        let removed: Vec<&SubRef> = if subs.iter().all(|s| Arc::ptr_eq(&s.account, &first.account))
+        {
             first.account.remove_many(subs)
         } else {
             subs.iter().filter(|s| s.account.remove(s)).collect()

@@ -131,7 +131,9 @@ pub fn server_config(opts: &TlsOptions) -> Result<TlsServer, String> {
 /// nats-server does on routes.
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, String> {
     let Some(ca) = &opts.ca_file else {
-        return Err("TLS on routes requires 'ca_file' in rnats (the system roots are not used)".into());
+        return Err(
+            "TLS on routes requires 'ca_file' in rnats (the system roots are not used)".into(),
+        );
     };
     let mut roots = RootCertStore::empty();
     for c in load_certs(ca).map_err(|_| "failed to parse root ca certificate".to_string())? {

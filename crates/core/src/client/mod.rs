@@ -196,6 +196,11 @@ impl ClientShared {
             ConnKind::Client => "cid",
             ConnKind::Route => "rid",
         };
-        format!("{}:{} - {id}:{}", self.addr.ip(), self.addr.port(), self.cid)
+        format!(
+            "{}:{} - {id}:{}",
+            self.addr.ip(),
+            self.addr.port(),
+            self.cid
+        )
     }
 }
