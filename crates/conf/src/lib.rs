@@ -59,6 +59,8 @@
 //! assert_eq!(err.to_string(), "<string>:3:1: expected a value for key 'b', found '}'");
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod duration;
 mod error;
 mod lexer;

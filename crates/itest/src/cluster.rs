@@ -23,7 +23,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -96,6 +96,8 @@ pub struct NodeOpts {
     pub routes_to: Option<Vec<usize>>,
     /// More command-line arguments (e.g. `-DVV` to trace a node).
     pub extra_args: Vec<String>,
+    /// `tls { cert_file, key_file, ca_file }` in the node's cluster block.
+    pub cluster_tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl NodeOpts {
@@ -107,7 +109,13 @@ impl NodeOpts {
             route_creds: None,
             routes_to: None,
             extra_args: Vec::new(),
+            cluster_tls: None,
         }
+    }
+
+    pub fn cluster_tls(mut self, cert: &Path, key: &Path, ca: &Path) -> Self {
+        self.cluster_tls = Some((cert.to_path_buf(), key.to_path_buf(), ca.to_path_buf()));
+        self
     }
 
     pub fn args(mut self, args: &[&str]) -> Self {
@@ -357,18 +365,30 @@ impl TestCluster {
             "-n".into(),
             name.clone(),
         ];
-        if let Some((u, p)) = &opts.route_auth {
+        if opts.route_auth.is_some() || opts.cluster_tls.is_some() {
             // The whole cluster block in a config file, so that flags and
             // file do not have to be merged.
             let mut conf = String::new();
             writeln!(conf, "cluster {{").unwrap();
             writeln!(conf, "  name: \"{cluster_name}\"").unwrap();
             writeln!(conf, "  listen: \"127.0.0.1:{cluster_port}\"").unwrap();
-            writeln!(
-                conf,
-                "  authorization {{ user: \"{u}\", password: \"{p}\" }}"
-            )
-            .unwrap();
+            if let Some((u, p)) = &opts.route_auth {
+                writeln!(
+                    conf,
+                    "  authorization {{ user: \"{u}\", password: \"{p}\" }}"
+                )
+                .unwrap();
+            }
+            if let Some((cert, key, ca)) = &opts.cluster_tls {
+                writeln!(
+                    conf,
+                    "  tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", timeout: 3 }}",
+                    cert.display(),
+                    key.display(),
+                    ca.display()
+                )
+                .unwrap();
+            }
             writeln!(conf, "  routes: [").unwrap();
             for r in &routes {
                 writeln!(conf, "    \"{r}\"").unwrap();

@@ -8,6 +8,8 @@
 //! - [`info`] and [`connect`]: the JSON bodies of `INFO` and `CONNECT`.
 //! - [`route`]: the server <-> server protocol of cluster routes.
 
+#![forbid(unsafe_code)]
+
 pub mod connect;
 pub mod encode;
 pub mod info;

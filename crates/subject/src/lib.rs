@@ -4,6 +4,8 @@
 //! Subjects are handled as bytes: clients may send any UTF-8 (or other bytes)
 //! between the dots, and nats-server does not re-encode them.
 
+#![forbid(unsafe_code)]
+
 mod rules;
 mod sublist;
 mod transform;
