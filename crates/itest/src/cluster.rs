@@ -98,6 +98,8 @@ pub struct NodeOpts {
     pub extra_args: Vec<String>,
     /// `tls { cert_file, key_file, ca_file }` in the node's cluster block.
     pub cluster_tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// More lines for the node's `cluster {}` block (e.g. `ping_interval: "1s"`).
+    pub cluster_lines: Vec<String>,
 }
 
 impl NodeOpts {
@@ -110,7 +112,14 @@ impl NodeOpts {
             routes_to: None,
             extra_args: Vec::new(),
             cluster_tls: None,
+            cluster_lines: Vec::new(),
         }
+    }
+
+    pub fn cluster_lines(mut self, lines: &[&str]) -> Self {
+        self.cluster_lines
+            .extend(lines.iter().map(|l| l.to_string()));
+        self
     }
 
     pub fn cluster_tls(mut self, cert: &Path, key: &Path, ca: &Path) -> Self {
@@ -365,7 +374,8 @@ impl TestCluster {
             "-n".into(),
             name.clone(),
         ];
-        if opts.route_auth.is_some() || opts.cluster_tls.is_some() {
+        if opts.route_auth.is_some() || opts.cluster_tls.is_some() || !opts.cluster_lines.is_empty()
+        {
             // The whole cluster block in a config file, so that flags and
             // file do not have to be merged.
             let mut conf = String::new();
@@ -378,6 +388,9 @@ impl TestCluster {
                     "  authorization {{ user: \"{u}\", password: \"{p}\" }}"
                 )
                 .unwrap();
+            }
+            for l in &opts.cluster_lines {
+                writeln!(conf, "  {l}").unwrap();
             }
             if let Some((cert, key, ca)) = &opts.cluster_tls {
                 writeln!(
