@@ -130,17 +130,20 @@ pub(crate) fn register(
         let others = peer.pinned.len();
         peers.pending.remove(&route.rid());
         route.registered.store(true, Ordering::Release);
+        if solicited {
+            // Our INFO (naming the account) must reach the peer before any
+            // interest sent on this route, which needs the registry lock: a
+            // peer that got `RS+` first would read it as carrying an account.
+            let mut ours = cluster.route_info();
+            ours.route_account = acc.clone();
+            route.client.out.send_now(&ours.to_line());
+        }
         drop(peers);
         tracing::debug!(
             "{} - Registering remote route {:?} for account {acc:?}",
             route.client.log_prefix(),
             info.id
         );
-        if solicited {
-            let mut ours = cluster.route_info();
-            ours.route_account = acc.clone();
-            route.client.out.send_now(&ours.to_line());
-        }
         interest::send_all(cluster, route, Some(&acc), None);
         if others >= 1 {
             gossip::forward_new_route(cluster, &info, route);
@@ -215,17 +218,18 @@ pub(crate) fn register(
     }
     peers.pending.remove(&route.rid());
     route.registered.store(true, Ordering::Release);
+    if solicited && pool {
+        // Before the route is usable by others (see the pinned case above).
+        let mut ours = cluster.route_info();
+        ours.route_pool_idx = idx as u32;
+        route.client.out.send_now(&ours.to_line());
+    }
     drop(peers);
     tracing::debug!(
         "{} - Registering remote route {:?}",
         route.client.log_prefix(),
         id
     );
-    if solicited && pool {
-        let mut ours = cluster.route_info();
-        ours.route_pool_idx = idx as u32;
-        route.client.out.send_now(&ours.to_line());
-    }
     let slot = if pool { Some(idx) } else { None };
     interest::send_all(cluster, route, None, slot);
     if first {
