@@ -142,13 +142,18 @@ pub async fn run<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let opts = state.opts();
+    // Never cut for pending bytes (the write deadline cuts a stuck route);
+    // client publishers are held back past the stall gate instead.
     let client = Arc::new(
-        ClientShared::new(
-            cluster.next_rid(),
-            addr,
-            opts.max_pending.max(64 * 1024 * 1024),
-            state.accounts.global().clone(),
-        )
+        ClientShared {
+            out: rnats_core::client::Outbound::new_route(opts.max_pending),
+            ..ClientShared::new(
+                cluster.next_rid(),
+                addr,
+                opts.max_pending,
+                state.accounts.global().clone(),
+            )
+        }
         .with_kind(ConnKind::Route),
     );
     let pinned = origin.account.is_some();

@@ -75,6 +75,9 @@ pub struct Batch {
     pub counts: LocalCounts,
     /// Subscriptions that reached their auto-unsubscribe maximum.
     pub expired: Vec<SubRef>,
+    /// Receivers past their stall gate: a client publisher waits a moment
+    /// for them after the batch (nats-server's fast-producer stall).
+    pub stalled: Vec<Arc<ClientShared>>,
 }
 
 impl Batch {
@@ -90,6 +93,7 @@ impl Batch {
         for sub in self.expired.drain(..) {
             state.remove_subscription(&sub);
         }
+        self.stalled.clear();
         woke
     }
 }
@@ -292,6 +296,9 @@ fn finish_push(
             client.stop_reading.notify_one();
             return false;
         }
+    }
+    if client.out.is_stalled() && !batch.stalled.iter().any(|c| Arc::ptr_eq(c, client)) {
+        batch.stalled.push(client.clone());
     }
     batch.counts.out_msgs += 1;
     batch.counts.out_bytes += size as u64;

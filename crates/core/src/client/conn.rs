@@ -206,6 +206,22 @@ where
     );
 }
 
+/// nats-server's fast-producer stall: a publisher whose messages pushed a
+/// receiver past its stall gate waits (2 ms per receiver, 10 ms per read at
+/// most) for it to drain, instead of outrunning it until it is cut off.
+async fn stall_for(receivers: &[Arc<ClientShared>]) {
+    const EACH: std::time::Duration = std::time::Duration::from_millis(2);
+    const TOTAL: std::time::Duration = std::time::Duration::from_millis(10);
+    let start = tokio::time::Instant::now();
+    for r in receivers {
+        let left = TOTAL.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        let _ = tokio::time::timeout(EACH.min(left), r.out.drained()).await;
+    }
+}
+
 /// Per-connection state owned by the read side.
 struct Conn {
     state: Arc<ServerState>,
@@ -308,7 +324,11 @@ impl Conn {
             };
             buf.advance(used);
             self.client.add_in(&self.batch.counts);
+            let stalled = std::mem::take(&mut self.batch.stalled);
             let woke = self.batch.finish(&self.state);
+            if !stalled.is_empty() {
+                stall_for(&stalled).await;
+            }
             if let Err(Close(reason, err)) = result {
                 if let Some(text) = err {
                     let mut line = BytesMut::new();

@@ -29,6 +29,14 @@ pub struct Outbound {
     state: Mutex<State>,
     wake: Notify,
     max_pending: usize,
+    /// Pending bytes past which publishers are briefly held back (nats-server's
+    /// stall gate at 3/4 of `max_pending`), so a fast producer slows down
+    /// before its consumer is cut off — and a route, never cut for pending
+    /// bytes, is not flooded.
+    stall_at: usize,
+    stalled: std::sync::atomic::AtomicBool,
+    /// Signalled when the writer brought the pending bytes back under the gate.
+    drained: Notify,
 }
 
 /// The result of appending a frame.
@@ -52,6 +60,17 @@ pub enum Take {
 
 impl Outbound {
     pub fn new(max_pending: usize) -> Self {
+        Self::with_limits(max_pending, max_pending / 4 * 3)
+    }
+
+    /// A peer server's connection: never cut for pending bytes (a slow route
+    /// is cut by the write deadline, as in nats-server), but publishers are
+    /// held back past 3/4 of `pending_gate`.
+    pub fn new_route(pending_gate: usize) -> Self {
+        Self::with_limits(usize::MAX, pending_gate / 4 * 3)
+    }
+
+    fn with_limits(max_pending: usize, stall_at: usize) -> Self {
         Outbound {
             state: Mutex::new(State {
                 buf: BytesMut::new(),
@@ -63,6 +82,9 @@ impl Outbound {
             }),
             wake: Notify::new(),
             max_pending,
+            stall_at,
+            stalled: std::sync::atomic::AtomicBool::new(false),
+            drained: Notify::new(),
         }
     }
 
@@ -91,6 +113,10 @@ impl Outbound {
         if let Some(size) = msg_size {
             st.out_msgs += 1;
             st.out_bytes += size as u64;
+        }
+        if st.buf.len() + st.inflight > self.stall_at {
+            self.stalled
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         if st.flush_scheduled {
             // A long batch (one read of many messages, a big fan-out) should
@@ -159,7 +185,30 @@ impl Outbound {
 
     /// Called by the writer after a chunk has been written.
     pub fn written(&self) {
-        self.state.lock().inflight = 0;
+        let mut st = self.state.lock();
+        st.inflight = 0;
+        if st.buf.len() <= self.stall_at
+            && self
+                .stalled
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            drop(st);
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Past the stall gate: a publisher should wait a moment (see [`Self::drained`]).
+    pub fn is_stalled(&self) -> bool {
+        self.stalled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Resolves when the writer brings the pending bytes under the stall gate.
+    pub async fn drained(&self) {
+        let notified = self.drained.notified();
+        if !self.is_stalled() {
+            return;
+        }
+        notified.await
     }
 
     /// Total bytes waiting to be written.
