@@ -48,6 +48,8 @@ pub struct ServerState {
     interest_watchers: RwLock<Vec<WatchedSubject>>,
     /// Becomes true when the accept loops must stop (shutdown or lame duck).
     stop_accepting: tokio::sync::watch::Sender<bool>,
+    /// Becomes true once the client port's listener is closed.
+    client_port_closed: tokio::sync::watch::Sender<bool>,
     /// The wall-clock time of `started` (monitoring reports times as dates).
     pub started_wall: chrono::DateTime<chrono::Utc>,
     /// When the options were last loaded or reloaded (`/varz`).
@@ -434,6 +436,7 @@ impl Server {
             interest_watchers: RwLock::new(Vec::new()),
             system_client,
             stop_accepting: tokio::sync::watch::Sender::new(false),
+            client_port_closed: tokio::sync::watch::Sender::new(false),
             opts: ArcSwap::from_pointee(opts),
             opts_generation: AtomicU64::new(0),
         });
@@ -469,6 +472,8 @@ impl Server {
                 _ = state.accepting_stopped() => break,
             }
         }
+        drop(listener);
+        state.client_port_closed.send_replace(true);
     }
 }
 
@@ -506,6 +511,10 @@ pub async fn lame_duck(state: Arc<ServerState>) {
     tracing::info!("Entering lame duck mode, stop accepting new clients");
     state.raise(|h| h.lame_duck(&state));
     state.stop_accepting();
+    // As nats-server: the listener is closed before clients are told, so a
+    // client that reconnects on the news is refused here.
+    let mut closed = state.client_port_closed.subscribe();
+    let _ = tokio::time::timeout(Duration::from_secs(1), closed.wait_for(|c| *c)).await;
     let clients: Vec<_> = state.clients.lock().values().cloned().collect();
     for c in &clients {
         c.out.send_now(&state.info_line(c));
