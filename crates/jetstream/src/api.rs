@@ -23,8 +23,7 @@ use rnats_core::subscription::InternalHandler;
 
 const API_PREFIX: &str = "$JS.API.";
 pub const DIRECT_GET: &str = "$JS.API.DIRECT.GET.";
-/// The JetStream API level rnats implements (nats-server 2.15's).
-pub const API_LEVEL: i64 = 5;
+pub use crate::versioning::API_LEVEL;
 
 pub fn subscribe(
     server: &Arc<ServerState>,
@@ -492,16 +491,8 @@ fn stream_info(
         .map(|s| s.server_name.clone())
         .unwrap_or_default();
     let mut config = stream.config();
-    config.metadata.insert("_nats.req.level".into(), "0".into());
-    if detail == Detail::Full {
-        config
-            .metadata
-            .insert("_nats.level".into(), API_LEVEL.to_string());
-        config.metadata.insert(
-            "_nats.ver".into(),
-            rnats_core::NATS_COMPAT_VERSION.to_string(),
-        );
-    }
+    let required = crate::versioning::stream_required_level(&config);
+    crate::versioning::set_metadata(&mut config.metadata, required, detail == Detail::Full);
     StreamInfo {
         config,
         created: stream.created,

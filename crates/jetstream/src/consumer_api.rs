@@ -155,20 +155,22 @@ fn create(
             ));
         }
     }
+    // The `_nats.*` keys are the server's to set, not stored from requests.
+    cfg.metadata.retain(|k, _| !k.starts_with("_nats."));
     let cfg = cfg.with_defaults(&scfg);
     validate(&cfg, &scfg, &stream)?;
 
     if let Some(existing) = stream.consumer(&name) {
         let old = existing.config();
         if old == cfg {
-            return Ok(ConsumerCreateResponse(Some(existing.info())));
+            return Ok(ConsumerCreateResponse(Some(existing.info_full())));
         }
         if req.action == ConsumerAction::Create {
             return Err(JsError::new(JsErrorKind::ConsumerAlreadyExists));
         }
         check_update(&old, &cfg)?;
         existing.set_config(cfg);
-        return Ok(ConsumerCreateResponse(Some(existing.info())));
+        return Ok(ConsumerCreateResponse(Some(existing.info_full())));
     }
     if req.action == ConsumerAction::Update {
         return Err(JsError::new(JsErrorKind::ConsumerDoesNotExist));
@@ -185,7 +187,7 @@ fn create(
     if until.is_some_and(|t| t > Utc::now()) {
         consumer.advise_pause(until);
     }
-    Ok(ConsumerCreateResponse(Some(consumer.info())))
+    Ok(ConsumerCreateResponse(Some(consumer.info_full())))
 }
 
 /// The configuration checks nats-server makes on create.
@@ -452,7 +454,7 @@ fn check_update(old: &ConsumerConfig, new: &ConsumerConfig) -> Result<(), JsErro
 
 fn info(js: &Arc<JsAccount>, stream: &str, name: &str) -> Result<ConsumerInfoResponse, JsError> {
     let (_, c) = consumer_of(js, stream, name)?;
-    Ok(ConsumerInfoResponse(Some(c.info())))
+    Ok(ConsumerInfoResponse(Some(c.info_full())))
 }
 
 fn delete(

@@ -54,6 +54,46 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// `block` with header `name` set to `value`: the first line with that name
+/// gets the new value in place, or a line is appended (a new block is made
+/// when `block` is empty).
+pub fn set(block: &[u8], name: &str, value: &str) -> Vec<u8> {
+    if block.is_empty() {
+        return Builder::new().add(name, value).finish();
+    }
+    let mut out = Vec::with_capacity(block.len() + name.len() + value.len() + 4);
+    let mut done = false;
+    let mut parts = block.split(|&b| b == b'\n');
+    if let Some(status) = parts.next() {
+        out.extend_from_slice(status);
+        out.push(b'\n');
+    }
+    for raw in parts {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.is_empty() {
+            continue;
+        }
+        let key = line.split(|&b| b == b':').next().map(trim);
+        if !done && key == Some(name.as_bytes()) {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            done = true;
+        } else {
+            out.extend_from_slice(line);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    if !done {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 /// Builds a header block: an optional status, then the given headers, then
 /// any existing header lines from `extra` (a full `NATS/1.0` block).
 pub struct Builder {
@@ -121,6 +161,20 @@ mod tests {
         assert_eq!(get(h, "A"), Some(&b"b"[..]));
         assert_eq!(get(h, "nats-msg-id"), None);
         assert_eq!(lines(h).count(), 3);
+    }
+
+    #[test]
+    fn set_replaces_in_place_or_appends() {
+        let h = b"NATS/1.0\r\nA: 1\r\nNats-Incr: 5\r\nB: 2\r\n\r\n";
+        assert_eq!(
+            set(h, "Nats-Incr", "7"),
+            b"NATS/1.0\r\nA: 1\r\nNats-Incr: 7\r\nB: 2\r\n\r\n"
+        );
+        assert_eq!(
+            set(h, "C", "x"),
+            b"NATS/1.0\r\nA: 1\r\nNats-Incr: 5\r\nB: 2\r\nC: x\r\n\r\n"
+        );
+        assert_eq!(set(b"", "C", "x"), b"NATS/1.0\r\nC: x\r\n\r\n");
     }
 
     #[test]

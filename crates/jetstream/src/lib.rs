@@ -14,6 +14,7 @@ pub mod api;
 pub mod check;
 pub mod consumer;
 pub mod consumer_api;
+pub mod counter;
 pub mod disabled;
 pub mod engine;
 pub mod errors;
@@ -23,6 +24,7 @@ mod shutdown;
 pub mod sourcing;
 pub mod stream;
 pub mod types;
+pub mod versioning;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -324,7 +326,18 @@ impl JsAccount {
         let created = Utc::now();
         self.write_meta(&config, created)?;
         let name = config.name.clone();
-        let stream = match self.open_stream(config, created) {
+        let first_seq = config.first_seq;
+        let opened = self.open_stream(config, created).and_then(|s| {
+            // `first_seq`: the first message gets this sequence (as after a
+            // compact of an empty stream, which the store persists).
+            if first_seq > 1 {
+                s.store
+                    .purge(None, Some(first_seq), None)
+                    .map_err(stream::store_error)?;
+            }
+            Ok(s)
+        });
+        let stream = match opened {
             Ok(s) => s,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(self.stream_dir(&name));

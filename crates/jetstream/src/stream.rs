@@ -17,6 +17,7 @@ use rnats_store::{MsgStore, StoreError, StoreLimits};
 use tokio::task::JoinHandle;
 
 use super::consumer::Consumer;
+use super::counter;
 use super::errors::{JsError, JsErrorKind};
 use super::headers;
 use super::markers;
@@ -51,10 +52,25 @@ pub enum Origin {
 }
 
 /// The outcome of a publish into the stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Stored {
     pub seq: u64,
     pub duplicate: bool,
+    /// Counter streams: the subject's total after this message.
+    pub counter: Option<String>,
+    /// The headers and body stored, when they differ from those published
+    /// (a counter's new total).
+    pub rewritten: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Stored {
+    /// The headers and body as stored, given those published.
+    pub fn stored_msg<'a>(&'a self, hdrs: &'a [u8], payload: &'a [u8]) -> (&'a [u8], &'a [u8]) {
+        match &self.rewritten {
+            Some((h, p)) => (h, p),
+            None => (hdrs, payload),
+        }
+    }
 }
 
 pub struct Stream {
@@ -428,7 +444,8 @@ impl Stream {
         if !stored.duplicate {
             let republish = self.inner.lock().config.republish.clone();
             if let Some(rp) = republish {
-                self.republish(&rp, subject, hdrs, payload, stored.seq, last_before);
+                let (h, p) = stored.stored_msg(hdrs, payload);
+                self.republish(&rp, subject, h, p, stored.seq, last_before);
             }
             self.after_store(stored.seq, subject);
         }
@@ -478,6 +495,10 @@ impl Stream {
             if client && headers::get(hdrs, headers::STREAM_SOURCE).is_some() {
                 return Err(JsError::new(JsErrorKind::MessageSourceHdrNotAllowed));
             }
+            // Counter increments are checked before anything else, as nats-server.
+            if client && counter::increment(hdrs)?.is_some() {
+                counter::check_publish(hdrs, payload, inner.config.allow_msg_counter)?;
+            }
             let dedup = !matches!(from, Origin::Mirror { .. });
             if let Some(id) =
                 headers::get_str(hdrs, headers::MSG_ID).filter(|s| dedup && !s.is_empty())
@@ -487,6 +508,7 @@ impl Stream {
                     return Ok(Stored {
                         seq,
                         duplicate: true,
+                        ..Stored::default()
                     });
                 }
                 msg_id = Some(id.to_string());
@@ -522,6 +544,11 @@ impl Stream {
                 }
             }
         }
+        let counted = self.count(&inner.config, subject, hdrs, payload)?;
+        let (hdrs, payload) = match &counted {
+            Some(c) => (&c.hdrs[..], &c.payload[..]),
+            None => (hdrs, payload),
+        };
         // With markers on, a TTL shorter than the marker's is raised to it.
         let raised = {
             let cfg = &inner.config;
@@ -574,7 +601,48 @@ impl Stream {
         Ok(Stored {
             seq,
             duplicate: false,
+            counter: counted.as_ref().map(|c| c.value.clone()),
+            rewritten: counted.map(|c| (c.hdrs, c.payload)),
         })
+    }
+
+    /// Counter streams: checks `Nats-Incr` and computes the subject's new
+    /// total from its last message (see [`counter`]). `None`: store as is.
+    fn count(
+        &self,
+        cfg: &StreamConfig,
+        subject: &str,
+        hdrs: &[u8],
+        payload: &[u8],
+    ) -> Result<Option<counter::Counted>, JsError> {
+        let incr = counter::increment(hdrs)?;
+        let Some(incr) = incr else {
+            if cfg.allow_msg_counter {
+                return Err(JsError::new(JsErrorKind::MessageIncrMissing));
+            }
+            return Ok(None);
+        };
+        // A client's increment was checked first thing; a sourced one was
+        // checked at its origin and is stored verbatim unless we count too.
+        if !cfg.allow_msg_counter {
+            return Ok(None);
+        }
+        let last = self.store.load_last(subject).ok();
+        let counted = counter::apply(
+            last.as_ref().map(|m| (&m.headers[..], &m.payload[..])),
+            subject,
+            hdrs,
+            payload,
+            incr,
+        )?;
+        let max_payload = self
+            .server
+            .upgrade()
+            .map_or(usize::MAX, |s| s.opts().max_payload);
+        if counted.hdrs.len() + counted.payload.len() > max_payload {
+            return Err(JsError::new(JsErrorKind::StreamMessageExceedsMaximum));
+        }
+        Ok(Some(counted))
     }
 
     /// Rebuilds the `Nats-Msg-Id` window from the stored messages (after a
@@ -763,7 +831,8 @@ impl Stream {
         if let Ok(stored) = &result {
             if !stored.duplicate {
                 if let Some(rp) = republish {
-                    self.republish(&rp, &subject, hdrs, msg.payload, stored.seq, last_before);
+                    let (h, p) = stored.stored_msg(hdrs, msg.payload);
+                    self.republish(&rp, &subject, h, p, stored.seq, last_before);
                 }
                 self.after_store(stored.seq, &subject);
             }
@@ -790,6 +859,7 @@ impl Stream {
                     seq: stored.seq,
                     duplicate: stored.duplicate,
                     domain: domain.unwrap_or_default(),
+                    value: stored.counter.clone().unwrap_or_default(),
                     ..PubAck::default()
                 };
                 let body = PubAckResponse::ok(ack).to_vec();

@@ -322,7 +322,8 @@ fn account_detail(state: &ServerState, js: &JsAccount, opts: &JszOptions) -> Acc
         let st = s.store.state();
         let config = opts.config.then(|| {
             let mut c = s.config();
-            c.metadata.insert("_nats.req.level".into(), "0".into());
+            let required = rnats_jetstream::versioning::stream_required_level(&c);
+            rnats_jetstream::versioning::set_metadata(&mut c.metadata, required, false);
             c
         });
         detail.stream_detail.push(StreamDetail {

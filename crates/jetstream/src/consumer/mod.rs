@@ -38,6 +38,7 @@ use super::stream::Stream;
 use super::types::{
     zero_time, AckPolicy, ConsumerConfig, ConsumerInfo, PriorityGroupState, SequenceInfo,
 };
+use super::versioning;
 use rnats_core::server::ServerState;
 use rnats_core::subscription::{InternalHandler, SubRef};
 use state::State;
@@ -259,6 +260,17 @@ impl Consumer {
         self.info_with(pending, server_name)
     }
 
+    /// `info` with this server's API level and version in the config's
+    /// metadata, as create, info and reset responses show it.
+    pub fn info_full(&self) -> ConsumerInfo {
+        let mut info = self.info();
+        if let Some(cfg) = info.config.as_mut() {
+            let required = versioning::consumer_required_level(cfg);
+            versioning::set_metadata(&mut cfg.metadata, required, true);
+        }
+        info
+    }
+
     fn info_with(&self, num_pending: u64, _server_name: Option<String>) -> ConsumerInfo {
         let st = self.state.lock();
         let now = Utc::now();
@@ -267,7 +279,14 @@ impl Consumer {
             stream: self.stream_name.clone(),
             name: self.name.clone(),
             created: self.created,
-            config: Some(st.config.clone()),
+            config: Some({
+                // The required level is stored with the config in nats-server,
+                // so every view (lists, /jsz) shows it.
+                let mut cfg = st.config.clone();
+                let required = versioning::consumer_required_level(&cfg);
+                versioning::set_metadata(&mut cfg.metadata, required, false);
+                cfg
+            }),
             delivered: SequenceInfo {
                 consumer_seq: st.dseq,
                 stream_seq: st.delivered_sseq,

@@ -120,7 +120,7 @@ impl Consumer {
         self.wake.notify_one();
         self.pump();
         Ok(ConsumerResetResponse {
-            info: Some(self.info()),
+            info: Some(self.info_full()),
             reset_seq: seq,
         })
     }
