@@ -94,6 +94,33 @@ pub fn set(block: &[u8], name: &str, value: &str) -> Vec<u8> {
     out
 }
 
+/// `block` without any `name` header line (empty if nothing is left but
+/// the status line `NATS/1.0`).
+pub fn remove(block: &[u8], name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(block.len());
+    let mut parts = block.split(|&b| b == b'\n');
+    if let Some(status) = parts.next() {
+        out.extend_from_slice(status);
+        out.push(b'\n');
+    }
+    let mut kept = 0;
+    for raw in parts {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let key = line.split(|&b| b == b':').next().map(trim);
+        if line.is_empty() || key == Some(name.as_bytes()) {
+            continue;
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+        kept += 1;
+    }
+    if kept == 0 && out.starts_with(b"NATS/1.0\r\n") && out.len() == 10 {
+        return Vec::new();
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 /// Builds a header block: an optional status, then the given headers, then
 /// any existing header lines from `extra` (a full `NATS/1.0` block).
 pub struct Builder {
@@ -161,6 +188,13 @@ mod tests {
         assert_eq!(get(h, "A"), Some(&b"b"[..]));
         assert_eq!(get(h, "nats-msg-id"), None);
         assert_eq!(lines(h).count(), 3);
+    }
+
+    #[test]
+    fn remove_drops_the_named_lines() {
+        let h = b"NATS/1.0\r\nA: 1\r\nB: 2\r\n\r\n";
+        assert_eq!(remove(h, "A"), b"NATS/1.0\r\nB: 2\r\n\r\n");
+        assert_eq!(remove(b"NATS/1.0\r\nA: 1\r\n\r\n", "A"), b"");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod advisories;
 pub mod api;
+pub mod batch;
 pub mod check;
 pub mod consumer;
 pub mod consumer_api;

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use rnats_store::{MsgStore, StoreError, StoreLimits};
 use tokio::task::JoinHandle;
 
+use super::batch;
 use super::consumer::Consumer;
 use super::counter;
 use super::errors::{JsError, JsErrorKind};
@@ -49,6 +50,9 @@ pub enum Origin {
     /// Written by the stream itself (subject delete markers): stored like a
     /// sourced message.
     Internal,
+    /// A message of an atomic batch being committed: the batch already made
+    /// a client's checks (and computed counters); TTLs and rollups apply.
+    Batch,
 }
 
 /// The outcome of a publish into the stream.
@@ -96,6 +100,8 @@ pub struct Stream {
     /// Wakes the expiry task when a sooner deadline appears.
     expiry_wake: tokio::sync::Notify,
     consumers: parking_lot::RwLock<std::collections::BTreeMap<String, Arc<Consumer>>>,
+    /// Atomic batches being staged.
+    batches: batch::Batches,
     /// The last stored sequence, for mirrors and sources of this stream to
     /// wait on (sending never blocks the publisher).
     new_msgs: tokio::sync::watch::Sender<u64>,
@@ -103,12 +109,25 @@ pub struct Stream {
     pub(crate) sourcing: super::sourcing::Links,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: StreamConfig,
     dedup: Dedup,
     last_msg_id: Option<String>,
     /// Per-message TTL deadlines (unix nanos, seq), soonest first.
     ttls: BTreeSet<(i64, u64)>,
+}
+
+impl Inner {
+    pub(crate) fn config(&self) -> &StreamConfig {
+        &self.config
+    }
+
+    /// Whether `id` was published within the duplicate window.
+    pub(crate) fn has_msg_id(&mut self, id: &str) -> bool {
+        let window = self.config.duplicate_window;
+        self.dedup.expire(now_nanos(), window);
+        self.dedup.ids.contains_key(id)
+    }
 }
 
 /// `Nats-Msg-Id`s seen within the duplicate window.
@@ -195,6 +214,7 @@ impl Stream {
             ack_after_sync,
             expiry_wake: tokio::sync::Notify::new(),
             consumers: parking_lot::RwLock::new(std::collections::BTreeMap::new()),
+            batches: batch::Batches::default(),
             new_msgs: tokio::sync::watch::Sender::new(0),
             sourcing: super::sourcing::Links::default(),
         })
@@ -293,6 +313,18 @@ impl Stream {
         Ok(())
     }
 
+    pub(crate) fn acks_after_sync(&self) -> bool {
+        self.ack_after_sync
+    }
+
+    pub(crate) fn batches(&self) -> &batch::Batches {
+        &self.batches
+    }
+
+    pub(crate) fn lock_inner(&self) -> parking_lot::MutexGuard<'_, Inner> {
+        self.inner.lock()
+    }
+
     pub(crate) fn server(&self) -> Option<Arc<ServerState>> {
         self.server.upgrade()
     }
@@ -369,7 +401,7 @@ impl Stream {
 
     /// After a message is stored: consumers deliver it; an interest stream
     /// with nobody interested in its subject does not keep it.
-    fn after_store(&self, seq: u64, subject: &str) {
+    pub(crate) fn after_store(&self, seq: u64, subject: &str) {
         let consumers = self.consumers();
         if self.inner.lock().config.retention == RetentionPolicy::Interest
             && !consumers.iter().any(|c| c.wants(subject))
@@ -459,9 +491,19 @@ impl Stream {
         payload: &[u8],
         from: Origin,
     ) -> Result<Stored, JsError> {
-        let client = from == Origin::Client;
-        // Server storage limits first, without the stream lock: measuring usage
-        // reads every stream's configuration, this one's included.
+        self.charge_limits(subject, hdrs, payload)?;
+        let mut inner = self.inner.lock();
+        self.apply_locked(&mut inner, subject, hdrs, payload, from)
+    }
+
+    /// Server storage limits, checked without the stream lock (measuring
+    /// usage reads every stream's configuration, this one's included).
+    pub(crate) fn charge_limits(
+        &self,
+        subject: &str,
+        hdrs: &[u8],
+        payload: &[u8],
+    ) -> Result<(), JsError> {
         let storage = self.inner.lock().config.storage;
         if let Some(js) = self.js.upgrade() {
             let size = match storage {
@@ -477,8 +519,23 @@ impl Stream {
             }
             js.note_stored(storage, size);
         }
-        let mut inner = self.inner.lock();
+        Ok(())
+    }
 
+    /// Stores one message with the stream lock held (a batch commit holds it
+    /// across all of its messages, so nothing interleaves).
+    pub(crate) fn apply_locked(
+        &self,
+        inner: &mut Inner,
+        subject: &str,
+        hdrs: &[u8],
+        payload: &[u8],
+        from: Origin,
+    ) -> Result<Stored, JsError> {
+        let client = from == Origin::Client;
+        let checked_batch = from == Origin::Batch;
+        // Rollup and TTL headers are refused, not ignored, for publishers.
+        let strict = client || checked_batch;
         let cfg = &inner.config;
         if cfg.sealed {
             return Err(JsError::new(JsErrorKind::StreamSealed));
@@ -514,18 +571,18 @@ impl Stream {
                 msg_id = Some(id.to_string());
             }
             if client {
-                self.check_expected(&inner, subject, hdrs)?;
+                self.check_expected(inner, subject, hdrs)?;
             }
             let cfg = &inner.config;
             if let Some(r) = headers::get_str(hdrs, headers::ROLLUP) {
-                if client && !cfg.allow_rollup_hdrs {
+                if strict && !cfg.allow_rollup_hdrs {
                     return Err(JsError::new(JsErrorKind::StreamRollupFailedF)
                         .arg("err", "rollup not permitted"));
                 }
                 match r {
                     "sub" => rollup = Some(true),
                     "all" => rollup = Some(false),
-                    _ if !client => {}
+                    _ if !strict => {}
                     other => {
                         return Err(JsError::new(JsErrorKind::StreamRollupFailedF)
                             .arg("err", &format!("rollup value invalid: {other:?}")))
@@ -533,7 +590,7 @@ impl Stream {
                 }
             }
             if let Some(v) = headers::get_str(hdrs, headers::TTL) {
-                if client {
+                if strict {
                     if !cfg.allow_msg_ttl {
                         return Err(JsError::new(JsErrorKind::MessageTTLDisabled));
                     }
@@ -544,7 +601,12 @@ impl Stream {
                 }
             }
         }
-        let counted = self.count(&inner.config, subject, hdrs, payload)?;
+        // A batch computed its counters when it was checked.
+        let counted = if checked_batch {
+            None
+        } else {
+            self.count(&inner.config, subject, hdrs, payload)?
+        };
         let (hdrs, payload) = match &counted {
             Some(c) => (&c.hdrs[..], &c.payload[..]),
             None => (hdrs, payload),
@@ -782,7 +844,7 @@ impl Stream {
     }
 
     /// Answers a publisher: now, or once the message is on disk.
-    fn ack(&self, seq: u64, reply: &[u8], body: Vec<u8>, wait_for_sync: bool) {
+    pub(crate) fn ack(&self, seq: u64, reply: &[u8], body: Vec<u8>, wait_for_sync: bool) {
         if wait_for_sync && self.store.synced_through() < seq {
             self.pending_acks
                 .lock()
@@ -826,6 +888,10 @@ impl Stream {
             .and_then(|t| t.apply(&original))
             .unwrap_or_else(|| original.to_string());
         let hdrs = msg.headers.unwrap_or_default();
+        if let Some(id) = headers::get_str(hdrs, batch::BATCH_ID).filter(|id| !id.is_empty()) {
+            self.on_batch_publish(id, &subject, hdrs, msg.payload, msg.reply);
+            return;
+        }
         let last_before = self.store.state().last_seq;
         let result = self.apply_publish(&subject, hdrs, msg.payload);
         if let Ok(stored) = &result {
@@ -883,7 +949,7 @@ impl Stream {
 impl Stream {
     /// `republish`: a copy of each stored message matching `src` goes to
     /// `dest` with the stream, subject, sequence and time in headers.
-    fn republish(
+    pub(crate) fn republish(
         &self,
         rp: &RePublish,
         subject: &str,
