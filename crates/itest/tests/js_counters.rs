@@ -246,6 +246,22 @@ async fn first_seq_and_required_levels() {
             pinned["config"]["metadata"]["_nats.req.level"], "1",
             "{pinned}"
         );
+        // A request that needs a newer API level is refused, in its own type.
+        for (level, refused) in [("9", true), ("1", false), ("x", true)] {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("Nats-Required-Api-Level", level);
+            let r = nc
+                .request_with_headers("$JS.API.CONSUMER.INFO.P.C", h, "".into())
+                .await
+                .expect("info");
+            let r: Value = serde_json::from_slice(&r.payload).expect("json");
+            assert_eq!(r["type"], "io.nats.jetstream.api.v1.consumer_info_response");
+            assert_eq!(
+                r["error"]["err_code"].as_u64() == Some(10185),
+                refused,
+                "{level}: {r}"
+            );
+        }
         let list = api(&nc, "$JS.API.CONSUMER.LIST.P", json!({})).await;
         for ci in list["consumers"].as_array().expect("consumers") {
             let md = &ci["config"]["metadata"];

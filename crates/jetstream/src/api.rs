@@ -122,10 +122,11 @@ impl Api {
         let Some(op) = subject.strip_prefix(API_PREFIX) else {
             return;
         };
+        let gate = Gate::of(msg.headers.unwrap_or_default());
         // Not an API we serve (yet): nats-server does not answer these either.
         let answer = match op.strip_prefix("CONSUMER.") {
-            Some(rest) => super::consumer_api::dispatch(&js, rest, msg.payload),
-            None => dispatch(&js, op, msg.payload),
+            Some(rest) => super::consumer_api::dispatch(&js, rest, msg.payload, &gate),
+            None => dispatch(&js, op, msg.payload, &gate),
         };
         let Some((body, failed)) = answer else {
             return;
@@ -144,9 +145,32 @@ pub fn answer<T: ApiResponseBody + Serialize + Default>(result: Result<T, JsErro
     Some((ApiResponse::from_result(result).to_vec(), failed))
 }
 
-fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8]) -> Answer {
+/// A request's `Nats-Required-Api-Level` (ADR-44): a level above ours
+/// turns any API request into nats-server's error, in the request's own
+/// response type, without running it.
+pub struct Gate(Option<JsError>);
+
+impl Gate {
+    pub fn of(hdrs: &[u8]) -> Gate {
+        let refused = crate::headers::get_str(hdrs, crate::batch::REQUIRED_API_LEVEL)
+            .is_some_and(|l| l.parse::<i64>().map_or(true, |l| l > API_LEVEL));
+        Gate(refused.then(|| JsError::new(JsErrorKind::RequiredApiLevel)))
+    }
+
+    pub fn answer<T: ApiResponseBody + Serialize + Default>(
+        &self,
+        run: impl FnOnce() -> Result<T, JsError>,
+    ) -> Answer {
+        match &self.0 {
+            Some(e) => answer::<T>(Err(e.clone())),
+            None => answer(run()),
+        }
+    }
+}
+
+fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8], gate: &Gate) -> Answer {
     if op == "INFO" {
-        return answer(account_info(js));
+        return gate.answer(|| account_info(js));
     }
     let rest = op.strip_prefix("STREAM.")?;
     let (verb, name) = match rest.split_once('.') {
@@ -154,16 +178,16 @@ fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8]) -> Answer {
         None => (rest, None),
     };
     match (verb, name) {
-        ("CREATE", Some(n)) => answer(create(js, n, body)),
-        ("UPDATE", Some(n)) => answer(update(js, n, body)),
-        ("INFO", Some(n)) => answer(info(js, n, body)),
-        ("DELETE", Some(n)) => answer(delete(js, n)),
-        ("PURGE", Some(n)) => answer(purge(js, n, body)),
-        ("NAMES", None) => answer(names(js, body)),
-        ("LIST", None) => answer(list(js, body)),
+        ("CREATE", Some(n)) => gate.answer(|| create(js, n, body)),
+        ("UPDATE", Some(n)) => gate.answer(|| update(js, n, body)),
+        ("INFO", Some(n)) => gate.answer(|| info(js, n, body)),
+        ("DELETE", Some(n)) => gate.answer(|| delete(js, n)),
+        ("PURGE", Some(n)) => gate.answer(|| purge(js, n, body)),
+        ("NAMES", None) => gate.answer(|| names(js, body)),
+        ("LIST", None) => gate.answer(|| list(js, body)),
         ("MSG", Some(rest)) => match rest.split_once('.') {
-            Some(("GET", n)) => answer(msg_get(js, n, body)),
-            Some(("DELETE", n)) => answer(msg_delete(js, n, body)),
+            Some(("GET", n)) => gate.answer(|| msg_get(js, n, body)),
+            Some(("DELETE", n)) => gate.answer(|| msg_delete(js, n, body)),
             _ => None,
         },
         _ => None,

@@ -6,31 +6,33 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::api::{answer, parse_json, request, Answer};
+use super::api::{parse_json, request, Answer, Gate};
 use super::consumer::{priority, state, Consumer};
 use super::errors::{JsError, JsErrorKind};
 use super::stream::Stream;
 use super::types::*;
 use super::JsAccount;
 
-pub fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8]) -> Answer {
+pub fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8], gate: &Gate) -> Answer {
     let t: Vec<&str> = op.split('.').collect();
     match t.as_slice() {
-        ["CREATE", stream] => answer(create(js, stream, None, None, body, false)),
-        ["CREATE", stream, name] => answer(create(js, stream, Some(name), None, body, false)),
+        ["CREATE", stream] => gate.answer(|| create(js, stream, None, None, body, false)),
+        ["CREATE", stream, name] => {
+            gate.answer(|| create(js, stream, Some(name), None, body, false))
+        }
         ["CREATE", stream, name, filter @ ..] => {
             let filter = filter.join(".");
-            answer(create(js, stream, Some(name), Some(&filter), body, false))
+            gate.answer(|| create(js, stream, Some(name), Some(&filter), body, false))
         }
         ["DURABLE", "CREATE", stream, name] => {
-            answer(create(js, stream, Some(name), None, body, true))
+            gate.answer(|| create(js, stream, Some(name), None, body, true))
         }
-        ["INFO", stream, name] => answer(info(js, stream, name)),
-        ["DELETE", stream, name] => answer(delete(js, stream, name)),
-        ["NAMES", stream] => answer(names(js, stream, body)),
-        ["LIST", stream] => answer(list(js, stream, body)),
-        ["PAUSE", stream, name] => answer(pause(js, stream, name, body)),
-        ["UNPIN", stream, name] => answer(unpin(js, stream, name, body)),
+        ["INFO", stream, name] => gate.answer(|| info(js, stream, name)),
+        ["DELETE", stream, name] => gate.answer(|| delete(js, stream, name)),
+        ["NAMES", stream] => gate.answer(|| names(js, stream, body)),
+        ["LIST", stream] => gate.answer(|| list(js, stream, body)),
+        ["PAUSE", stream, name] => gate.answer(|| pause(js, stream, name, body)),
+        ["UNPIN", stream, name] => gate.answer(|| unpin(js, stream, name, body)),
         _ => None,
     }
 }
