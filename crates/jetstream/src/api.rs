@@ -40,7 +40,7 @@ pub fn subscribe(
     // `MSG.NEXT` is subscribed per consumer, so a pull to a missing one
     // finds no responders, as with nats-server.
     for verb in [
-        "CREATE", "DURABLE", "INFO", "DELETE", "NAMES", "LIST", "PAUSE", "UNPIN",
+        "CREATE", "DURABLE", "INFO", "DELETE", "NAMES", "LIST", "PAUSE", "UNPIN", "LEADER",
         // Answered per consumer; this one only swallows requests for a
         // missing consumer, which nats-server lets time out.
         "RESET",
@@ -185,6 +185,13 @@ fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8], gate: &Gate) -> Answer {
         ("PURGE", Some(n)) => gate.answer(|| purge(js, n, body)),
         ("NAMES", None) => gate.answer(|| names(js, body)),
         ("LIST", None) => gate.answer(|| list(js, body)),
+        // Standalone: nats-server refuses these until it is clustered.
+        ("LEADER", Some(rest)) if rest.starts_with("STEPDOWN.") => {
+            gate.answer(|| Err::<StreamLeaderStepDownResponse, _>(not_clustered()))
+        }
+        ("PEER", Some(rest)) if rest.starts_with("REMOVE.") => {
+            gate.answer(|| Err::<StreamRemovePeerResponse, _>(not_clustered()))
+        }
         ("MSG", Some(rest)) => match rest.split_once('.') {
             Some(("GET", n)) => gate.answer(|| msg_get(js, n, body)),
             Some(("DELETE", n)) => gate.answer(|| msg_delete(js, n, body)),
@@ -192,6 +199,11 @@ fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8], gate: &Gate) -> Answer {
         },
         _ => None,
     }
+}
+
+/// What a standalone server answers to the cluster-only APIs.
+pub fn not_clustered() -> JsError {
+    JsError::new(JsErrorKind::ClusterRequired)
 }
 
 fn invalid_json(e: impl std::fmt::Display) -> JsError {

@@ -32,6 +32,9 @@ pub fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8], gate: &Gate) -> Answ
         ["NAMES", stream] => gate.answer(|| names(js, stream, body)),
         ["LIST", stream] => gate.answer(|| list(js, stream, body)),
         ["PAUSE", stream, name] => gate.answer(|| pause(js, stream, name, body)),
+        ["LEADER", "STEPDOWN", _, _] => {
+            gate.answer(|| Err::<ConsumerLeaderStepDownResponse, _>(super::api::not_clustered()))
+        }
         ["UNPIN", stream, name] => gate.answer(|| unpin(js, stream, name, body)),
         _ => None,
     }
