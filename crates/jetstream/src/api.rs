@@ -280,6 +280,73 @@ pub fn request<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> Result<T,
     }
 }
 
+/// `request` with nats-server's strict decoding (its default `strict`
+/// JetStream mode): a top-level field the request does not have is refused
+/// as `json: unknown field "<name>"`. Go matches names case-insensitively.
+pub fn request_strict<T: for<'de> Deserialize<'de> + Default>(
+    body: &[u8],
+    fields: &[&str],
+) -> Result<T, JsError> {
+    let req = request(body)?;
+    if let Ok(TopLevelKeys(keys)) = serde_json::from_slice::<TopLevelKeys>(body) {
+        if let Some(k) = keys
+            .iter()
+            .find(|k| !fields.iter().any(|f| f.eq_ignore_ascii_case(k)))
+        {
+            return Err(invalid_json(format!("json: unknown field \"{k}\"")));
+        }
+    }
+    Ok(req)
+}
+
+/// The keys of a JSON object, in document order (empty for anything else).
+struct TopLevelKeys(Vec<String>);
+
+impl<'de> Deserialize<'de> for TopLevelKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = TopLevelKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<TopLevelKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some((k, _)) = m.next_entry::<String, serde::de::IgnoredAny>()? {
+                    keys.push(k);
+                }
+                Ok(TopLevelKeys(keys))
+            }
+            fn visit_unit<E>(self) -> Result<TopLevelKeys, E> {
+                Ok(TopLevelKeys(Vec::new()))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// Top-level fields of the requests nats-server decodes strictly.
+pub const PAGED_FIELDS: &[&str] = &["offset"];
+const INFO_FIELDS: &[&str] = &["offset", "deleted_details", "subjects_filter"];
+const NAMES_FIELDS: &[&str] = &["offset", "subject"];
+const PURGE_FIELDS: &[&str] = &["seq", "filter", "keep"];
+const MSG_GET_FIELDS: &[&str] = &[
+    "seq",
+    "last_by_subj",
+    "next_by_subj",
+    "batch",
+    "max_bytes",
+    "start_time",
+    "multi_last",
+    "up_to_seq",
+    "up_to_time",
+    "no_hdr",
+];
+const MSG_DELETE_FIELDS: &[&str] = &["seq", "no_erase"];
+
 fn stream_of(js: &JsAccount, name: &str) -> Result<Arc<Stream>, JsError> {
     js.stream(name)
         .ok_or_else(|| JsError::new(JsErrorKind::StreamNotFound))
@@ -448,7 +515,7 @@ fn update(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamUpdateRe
 }
 
 fn info(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamInfoResponse, JsError> {
-    let req: StreamInfoRequest = request(body)?;
+    let req: StreamInfoRequest = request_strict(body, INFO_FIELDS)?;
     let stream = stream_of(js, name)?;
     let info = stream_info(js, &stream, &req, Detail::Full);
     let paged = if req.subjects_filter.is_empty() {
@@ -550,7 +617,7 @@ fn delete(js: &Arc<JsAccount>, name: &str) -> Result<StreamDeleteResponse, JsErr
 }
 
 fn purge(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamPurgeResponse, JsError> {
-    let req: StreamPurgeRequest = request(body)?;
+    let req: StreamPurgeRequest = request_strict(body, PURGE_FIELDS)?;
     let stream = stream_of(js, name)?;
     let cfg = stream.config();
     if cfg.sealed {
@@ -592,7 +659,7 @@ fn matching_streams(js: &JsAccount, filter: &str) -> Vec<Arc<Stream>> {
 }
 
 fn names(js: &Arc<JsAccount>, body: &[u8]) -> Result<StreamNamesResponse, JsError> {
-    let req: StreamNamesRequest = request(body)?;
+    let req: StreamNamesRequest = request_strict(body, NAMES_FIELDS)?;
     let all = matching_streams(js, &req.subject);
     let offset = req.offset.max(0) as usize;
     let streams = all
@@ -612,7 +679,7 @@ fn names(js: &Arc<JsAccount>, body: &[u8]) -> Result<StreamNamesResponse, JsErro
 }
 
 fn list(js: &Arc<JsAccount>, body: &[u8]) -> Result<StreamListResponse, JsError> {
-    let req: StreamListRequest = request(body)?;
+    let req: StreamListRequest = request_strict(body, NAMES_FIELDS)?;
     let all = matching_streams(js, &req.subject);
     let offset = req.offset.max(0) as usize;
     let streams = all
@@ -647,7 +714,7 @@ fn load(stream: &Stream, req: &MsgGetRequest) -> Result<rnats_store::StoredMsg, 
 }
 
 fn msg_get(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<MsgGetResponse, JsError> {
-    let req: MsgGetRequest = request(body)?;
+    let req: MsgGetRequest = request_strict(body, MSG_GET_FIELDS)?;
     let stream = stream_of(js, name)?;
     let m = load(&stream, &req)?;
     Ok(MsgGetResponse {
@@ -662,7 +729,7 @@ fn msg_get(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<MsgGetRespons
 }
 
 fn msg_delete(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<MsgDeleteResponse, JsError> {
-    let req: MsgDeleteRequest = request(body)?;
+    let req: MsgDeleteRequest = request_strict(body, MSG_DELETE_FIELDS)?;
     let stream = stream_of(js, name)?;
     if req.seq == 0 {
         return Err(JsError::new(JsErrorKind::BadRequest));

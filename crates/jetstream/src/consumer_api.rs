@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::api::{parse_json, request, Answer, Gate};
+use super::api::{parse_json, request_strict, Answer, Gate, PAGED_FIELDS};
 use super::consumer::{priority, state, Consumer};
 use super::errors::{JsError, JsErrorKind};
 use super::stream::Stream;
@@ -162,6 +162,12 @@ fn create(
     }
     // The `_nats.*` keys are the server's to set, not stored from requests.
     cfg.metadata.retain(|k, _| !k.starts_with("_nats."));
+    if req.pedantic {
+        // Pedantic: refuse what the defaults would silently change.
+        if let Some(why) = cfg.pedantic_violation(&scfg) {
+            return Err(JsError::new(JsErrorKind::PedanticErrF).arg("err", why));
+        }
+    }
     let cfg = cfg.with_defaults(&scfg);
     validate(&cfg, &scfg, &stream)?;
 
@@ -284,8 +290,19 @@ fn validate(cfg: &ConsumerConfig, scfg: &StreamConfig, stream: &Stream) -> Resul
     if cfg.heartbeat > 0 && cfg.heartbeat < 100_000_000 {
         return Err(JsError::new(JsErrorKind::ConsumerSmallHeartbeat));
     }
-    if cfg.ack_policy == AckPolicy::None && cfg.max_ack_pending > 0 {
-        // nats-server ignores max_ack_pending without acks rather than refusing it.
+    // The stream's `consumer_limits` are ceilings for every consumer.
+    let limits = &scfg.consumer_limits;
+    if limits.max_ack_pending > 0 && cfg.max_ack_pending > limits.max_ack_pending {
+        return Err(JsError::new(JsErrorKind::ConsumerMaxPendingAckExcessErrF)
+            .arg("limit", &limits.max_ack_pending.to_string()));
+    }
+    if limits.inactive_threshold > 0 && cfg.inactive_threshold > limits.inactive_threshold {
+        return Err(
+            JsError::new(JsErrorKind::ConsumerInactiveThresholdExcess).arg(
+                "limit",
+                &super::consumer::deliver::go_duration(limits.inactive_threshold),
+            ),
+        );
     }
     if !cfg.backoff.is_empty() && cfg.max_deliver > 0 && cfg.max_deliver <= cfg.backoff.len() as i64
     {
@@ -474,7 +491,7 @@ fn delete(
 }
 
 fn names(js: &Arc<JsAccount>, stream: &str, body: &[u8]) -> Result<ConsumerNamesResponse, JsError> {
-    let req: ApiPagedRequest = request(body)?;
+    let req: ApiPagedRequest = request_strict(body, PAGED_FIELDS)?;
     let s = stream_of(js, stream)?;
     let all = s.consumers();
     let offset = req.offset.max(0) as usize;
@@ -494,7 +511,7 @@ fn names(js: &Arc<JsAccount>, stream: &str, body: &[u8]) -> Result<ConsumerNames
 }
 
 fn list(js: &Arc<JsAccount>, stream: &str, body: &[u8]) -> Result<ConsumerListResponse, JsError> {
-    let req: ApiPagedRequest = request(body)?;
+    let req: ApiPagedRequest = request_strict(body, PAGED_FIELDS)?;
     let s = stream_of(js, stream)?;
     let all = s.consumers();
     let offset = req.offset.max(0) as usize;
@@ -520,7 +537,7 @@ fn pause(
     name: &str,
     body: &[u8],
 ) -> Result<ConsumerPauseResponse, JsError> {
-    let req: ConsumerPauseRequest = request(body)?;
+    let req: ConsumerPauseRequest = request_strict(body, &["pause_until"])?;
     let (_, c) = consumer_of(js, stream, name)?;
     let mut cfg = c.config();
     let now = Utc::now();

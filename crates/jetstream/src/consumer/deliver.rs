@@ -462,7 +462,7 @@ pub(super) fn next_message(
 }
 
 /// Go's `time.Duration` text for whole units (`1s`, `500ms`, `2m0s`).
-fn go_duration(nanos: i64) -> String {
+pub(crate) fn go_duration(nanos: i64) -> String {
     let d = Duration::from_nanos(nanos.max(0) as u64);
     if d.as_secs() == 0 {
         return format!("{}ms", d.as_millis());

@@ -284,6 +284,57 @@ impl ConsumerConfig {
         self.deliver_subject.is_empty()
     }
 
+    /// What nats-server's pedantic mode refuses in this config: a value the
+    /// defaults would otherwise replace (in nats-server's order).
+    pub fn pedantic_violation(&self, stream: &StreamConfig) -> Option<&'static str> {
+        let checks: [(bool, &'static str); 12] = [
+            (self.max_deliver < -1, "max_deliver must be set to -1"),
+            (self.max_waiting < 0, "max_waiting must not be negative"),
+            (
+                self.max_ack_pending < -1,
+                "max_ack_pending must be set to -1",
+            ),
+            (self.max_request_batch < 0, "max_batch must not be negative"),
+            (
+                self.max_request_expires < 0,
+                "max_expires must not be negative",
+            ),
+            (
+                self.max_request_max_bytes < 0,
+                "max_bytes must not be negative",
+            ),
+            (self.heartbeat < 0, "idle_heartbeat must not be negative"),
+            (
+                self.inactive_threshold < 0,
+                "inactive_threshold must not be negative",
+            ),
+            (self.pinned_ttl < 0, "priority_timeout must not be negative"),
+            (
+                self.backoff.first().is_some_and(|b| {
+                    // As the defaults would compute it before the back-off.
+                    let wait = if self.ack_wait == 0
+                        && matches!(self.ack_policy, AckPolicy::Explicit | AckPolicy::All)
+                    {
+                        DEFAULT_ACK_WAIT
+                    } else {
+                        self.ack_wait
+                    };
+                    wait != *b
+                }),
+                "first backoff value has to equal batch AckWait",
+            ),
+            (
+                self.max_ack_pending == 0 && stream.consumer_limits.max_ack_pending > 0,
+                "max_ack_pending must be set if it's configured in stream limits",
+            ),
+            (
+                self.inactive_threshold == 0 && stream.consumer_limits.inactive_threshold > 0,
+                "inactive_threshold must be set if it's configured in stream limits",
+            ),
+        ];
+        checks.iter().find(|(bad, _)| *bad).map(|(_, why)| *why)
+    }
+
     /// nats-server's `setConsumerConfigDefaults` (not pedantic, no server or
     /// account limits), plus the 5 s inactive threshold nats-server gives
     /// ephemerals when it creates them (visible in its create responses).

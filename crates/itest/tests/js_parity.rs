@@ -1,0 +1,114 @@
+//! Smaller JetStream API behaviours where rnats must answer as nats-server
+//! 2.15 does (each value observed from the reference with the same request):
+//! a stream's `consumer_limits` as ceilings, pedantic consumer creation,
+//! strict request decoding (unknown fields refused), and the cluster-only
+//! APIs refused on a standalone server instead of left unanswered.
+
+use std::time::Duration;
+
+use rnats_itest::{connect, js_server, within};
+use serde_json::{json, Value};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn api(nc: &async_nats::Client, subject: &str, body: Value) -> Value {
+    let r = nc
+        .request(subject.to_string(), body.to_string().into())
+        .await
+        .expect("api request");
+    serde_json::from_slice(&r.payload).expect("api json")
+}
+
+fn err(v: &Value) -> (u64, String) {
+    (
+        v["error"]["err_code"].as_u64().unwrap_or(0),
+        v["error"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+#[tokio::test]
+async fn consumer_limits_pedantic_mode_and_strict_requests() {
+    let (server, _store) = js_server();
+    within(LIMIT, "api parity", async {
+        let nc = connect(&server).await;
+        api(
+            &nc,
+            "$JS.API.STREAM.CREATE.S",
+            json!({"name": "S", "subjects": ["s.>"],
+                   "consumer_limits": {"inactive_threshold": 5_000_000_000u64, "max_ack_pending": 50}}),
+        )
+        .await;
+        // Defaults come from the stream's limits.
+        let c = api(&nc, "$JS.API.CONSUMER.CREATE.S.E", json!({"stream_name": "S", "config": {"name": "E"}})).await;
+        assert_eq!(c["config"]["max_ack_pending"], 50, "{c}");
+        assert_eq!(c["config"]["inactive_threshold"], 5_000_000_000u64, "{c}");
+        // ... and are ceilings.
+        let c = api(
+            &nc,
+            "$JS.API.CONSUMER.CREATE.S.E2",
+            json!({"stream_name": "S", "config": {"name": "E2", "max_ack_pending": 100}}),
+        )
+        .await;
+        assert_eq!(err(&c), (10121, "consumer max ack pending exceeds system limit of 50".into()));
+        let c = api(
+            &nc,
+            "$JS.API.CONSUMER.CREATE.S.E3",
+            json!({"stream_name": "S", "config": {"name": "E3", "max_ack_pending": 10,
+                   "inactive_threshold": 9_000_000_000u64}}),
+        )
+        .await;
+        assert_eq!(err(&c), (10153, "consumer inactive threshold exceeds system limit of 5s".into()));
+
+        // Pedantic: what the defaults would change is refused instead.
+        let c = api(
+            &nc,
+            "$JS.API.CONSUMER.CREATE.S.P",
+            json!({"stream_name": "S", "config": {"name": "P"}, "pedantic": true}),
+        )
+        .await;
+        assert_eq!(
+            err(&c),
+            (10157, "pedantic mode: max_ack_pending must be set if it's configured in stream limits".into())
+        );
+        let c = api(
+            &nc,
+            "$JS.API.CONSUMER.CREATE.S.P2",
+            json!({"stream_name": "S", "config": {"name": "P2", "max_ack_pending": 40,
+                   "inactive_threshold": 1_000_000_000u64}, "pedantic": true}),
+        )
+        .await;
+        assert_eq!(c["config"]["max_ack_pending"], 40, "{c}");
+        let c = api(
+            &nc,
+            "$JS.API.CONSUMER.CREATE.S.P3",
+            json!({"stream_name": "S", "config": {"name": "P3", "max_ack_pending": 40,
+                   "inactive_threshold": 1_000_000_000u64, "max_deliver": -5}, "pedantic": true}),
+        )
+        .await;
+        assert_eq!(err(&c), (10157, "pedantic mode: max_deliver must be set to -1".into()));
+
+        // Strict decoding: unknown fields are refused, names match in any case.
+        let r = api(&nc, "$JS.API.CONSUMER.NAMES.S", json!({"subject": "s.x"})).await;
+        assert_eq!(err(&r), (10025, "invalid JSON: json: unknown field \"subject\"".into()));
+        assert_eq!(r["type"], "io.nats.jetstream.api.v1.consumer_names_response");
+        let r = api(&nc, "$JS.API.STREAM.NAMES", json!({"Offset": 0, "subject": "s.a"})).await;
+        assert_eq!(r["streams"], json!(["S"]), "{r}");
+        let r = api(&nc, "$JS.API.STREAM.INFO.S", json!({"deleted_details": true, "bogus": 1})).await;
+        assert_eq!(err(&r).0, 10025, "{r}");
+
+        // Cluster-only APIs on a standalone server.
+        for (subject, kind) in [
+            ("$JS.API.STREAM.LEADER.STEPDOWN.S", "stream_leader_stepdown_response"),
+            ("$JS.API.CONSUMER.LEADER.STEPDOWN.S.E", "consumer_leader_stepdown_response"),
+            ("$JS.API.STREAM.PEER.REMOVE.S", "stream_remove_peer_response"),
+        ] {
+            let r = api(&nc, subject, json!({})).await;
+            assert_eq!(r["type"], format!("io.nats.jetstream.api.v1.{kind}"));
+            assert_eq!(err(&r), (10010, "JetStream clustering support required".into()), "{subject}");
+        }
+    })
+    .await;
+}
