@@ -112,3 +112,110 @@ async fn consumer_limits_pedantic_mode_and_strict_requests() {
     })
     .await;
 }
+
+/// The next message on `sub` as (status, description), or None after `wait`.
+async fn status(
+    sub: &mut async_nats::Subscriber,
+    wait: Duration,
+) -> Option<(String, String, usize)> {
+    use futures::StreamExt;
+    let m = tokio::time::timeout(wait, sub.next()).await.ok()??;
+    let h = m.headers.clone().unwrap_or_default();
+    let code = m.status.map(|s| s.as_u16().to_string()).unwrap_or_default();
+    let desc = m
+        .description
+        .clone()
+        .or_else(|| h.get("Description").map(|v| v.to_string()))
+        .unwrap_or_default();
+    Some((code, desc, m.payload.len()))
+}
+
+#[tokio::test]
+async fn pull_requests_are_read_and_timed_as_nats_server_does() {
+    let (server, _store) = js_server();
+    within(LIMIT, "pull requests", async {
+        let nc = connect(&server).await;
+        api(
+            &nc,
+            "$JS.API.STREAM.CREATE.S",
+            json!({"name": "S", "subjects": ["s.>"]}),
+        )
+        .await;
+        api(
+            &nc,
+            "$JS.API.CONSUMER.CREATE.S.C",
+            json!({"stream_name": "S", "config": {"durable_name": "C", "ack_policy": "explicit"}}),
+        )
+        .await;
+        let inbox = nc.new_inbox();
+        let mut sub = nc.subscribe(inbox.clone()).await.expect("sub");
+        let next = "$JS.API.CONSUMER.MSG.NEXT.S.C";
+        let pull = |body: Value| {
+            let nc = nc.clone();
+            let inbox = inbox.clone();
+            async move {
+                nc.publish_with_reply(next, inbox, body.to_string().into())
+                    .await
+                    .expect("pull");
+            }
+        };
+        // Idle heartbeats, then the timeout.
+        pull(json!({"batch": 1, "expires": 700_000_000, "idle_heartbeat": 200_000_000})).await;
+        let hb = status(&mut sub, Duration::from_secs(2))
+            .await
+            .expect("heartbeat");
+        assert_eq!((hb.0.as_str(), hb.1.as_str()), ("100", "Idle Heartbeat"));
+        loop {
+            let s = status(&mut sub, Duration::from_secs(2))
+                .await
+                .expect("status");
+            if s.0 != "100" {
+                assert_eq!((s.0.as_str(), s.1.as_str()), ("408", "Request Timeout"));
+                break;
+            }
+        }
+        // Two heartbeats must fit in the request.
+        pull(json!({"batch": 1, "expires": 500_000_000, "idle_heartbeat": 300_000_000})).await;
+        let s = status(&mut sub, Duration::from_secs(2))
+            .await
+            .expect("refused");
+        assert_eq!(
+            (s.0.as_str(), s.1.as_str()),
+            ("400", "Bad Request - heartbeat value too large")
+        );
+        // An expiry in the past is answered at once.
+        pull(json!({"batch": 2, "expires": -1})).await;
+        let s = status(&mut sub, Duration::from_secs(2))
+            .await
+            .expect("timeout");
+        assert_eq!(s.0, "408");
+        // A body that is neither JSON nor a number asks for one message.
+        nc.publish("s.a", "hello".into()).await.expect("publish");
+        nc.publish_with_reply(next, inbox.clone(), "garbage".into())
+            .await
+            .expect("pull");
+        let s = status(&mut sub, Duration::from_secs(2))
+            .await
+            .expect("message");
+        assert_eq!((s.0.as_str(), s.2), ("", 5), "{s:?}");
+
+        // Requests whose reply nobody listens to are not waiting.
+        for _ in 0..2 {
+            let lost = nc.new_inbox();
+            nc.publish_with_reply(
+                next,
+                lost,
+                json!({"batch": 1, "expires": 5_000_000_000u64})
+                    .to_string()
+                    .into(),
+            )
+            .await
+            .expect("pull");
+        }
+        pull(json!({"batch": 1, "expires": 5_000_000_000u64})).await;
+        rnats_itest::sync(&nc).await;
+        let info = api(&nc, "$JS.API.CONSUMER.INFO.S.C", json!({})).await;
+        assert_eq!(info["num_waiting"], 1, "{info}");
+    })
+    .await;
+}

@@ -316,12 +316,12 @@ impl Consumer {
 
     /// A pull request (`$JS.API.CONSUMER.MSG.NEXT...` or `+NXT`).
     pub fn add_pull_request(&self, reply: &[u8], body: &[u8]) -> Result<(), (u16, String)> {
-        let (req, json) = parse_next(body).map_err(|e| (400, format!("Bad Request - {e}")))?;
         {
             let mut st = self.state.lock();
             if !st.config.is_pull() {
                 return Err((409, "Consumer is push based".into()));
             }
+            let (req, json) = parse_next(body).map_err(|e| (400, format!("Bad Request - {e}")))?;
             let mb = st.config.max_request_batch;
             if mb > 0 && req.batch > mb {
                 return Err((409, format!("Exceeded MaxRequestBatch of {mb}")));
@@ -362,7 +362,9 @@ impl Consumer {
                     reply: reply.to_vec(),
                     batch: req.batch.max(1),
                     max_bytes: req.max_bytes.max(0),
-                    expires: (expires > 0).then(|| now + Duration::from_nanos(expires as u64)),
+                    // A negative expiry is already past: answered at once.
+                    expires: (expires != 0)
+                        .then(|| now + Duration::from_nanos(expires.max(0) as u64)),
                     no_wait: req.no_wait,
                     heartbeat,
                     next_heartbeat: heartbeat.map(|h| now + h),
@@ -475,33 +477,29 @@ pub(crate) fn go_duration(nanos: i64) -> String {
     }
 }
 
-/// A `MSG.NEXT` body: empty (one message), a bare batch size, or JSON
-/// (then the flag is set: only JSON requests take part in priority groups).
+/// A `MSG.NEXT` body as nats-server reads it: JSON when it starts with `{`
+/// (then the flag is set: only JSON requests take part in priority groups),
+/// else a bare batch size, else (empty or anything else) one message.
 fn parse_next(body: &[u8]) -> Result<(NextRequest, bool), String> {
     let one = NextRequest {
         batch: 1,
         ..NextRequest::default()
     };
-    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?.trim();
-    if text.is_empty() {
-        return Ok((one, false));
-    }
-    if let Ok(n) = text.parse::<i64>() {
-        let req = NextRequest {
-            batch: n,
-            ..NextRequest::default()
-        };
-        return Ok((req, false));
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if !text.starts_with('{') {
+        let batch = text.parse::<i64>().unwrap_or(1);
+        return Ok((NextRequest { batch, ..one }, false));
     }
     let mut v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| super::super::api::go_json_error(&e, text.as_bytes()))?;
-    if v.is_null() {
-        return Ok((one, false));
-    }
-    let json = v.is_object();
     if let serde_json::Value::Object(m) = &mut v {
         m.retain(|_, x| !x.is_null());
     }
-    let req = serde_json::from_value(v).map_err(|e| e.to_string())?;
-    Ok((req, json))
+    let req: NextRequest = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    // Two heartbeats must fit in the request's life.
+    if req.idle_heartbeat > 0 && req.idle_heartbeat.saturating_mul(2) > req.expires {
+        return Err("heartbeat value too large".into());
+    }
+    Ok((req, true))
 }

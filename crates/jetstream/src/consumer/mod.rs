@@ -255,6 +255,9 @@ impl Consumer {
         };
         let mut st = self.state.lock();
         st.prune(&stream.store);
+        // As nats-server: requests nobody listens to any more are dropped
+        // (and not counted in `num_waiting`).
+        st.waiting.retain(|r| self.account.has_interest(&r.reply));
         let pending = st.num_pending(&stream.store);
         drop(st);
         self.info_with(pending, server_name)
