@@ -1,7 +1,7 @@
 //! From a parsed config file (`rnats_conf`) to [`Options`], with nats-server's
 //! key names and aliases. Keys rnats knows but does not implement yet are
-//! warned about by name; unknown keys are warnings too (errors under `-t`),
-//! as in nats-server.
+//! warned about by name; keys nats-server does not know either are errors
+//! (`file:line:col: unknown field "x"`), as in nats-server.
 
 use std::path::Path;
 
@@ -51,6 +51,30 @@ const NOT_YET: &[&str] = &[
     "max_traced_msg_len",
     "no_sys_acc",
     "disable_sublist_cache",
+    "no_sublist_cache",
+    "leaf",
+    "default_sentinel",
+    "feature_flags",
+    "http_base_path",
+    "max_closed_clients",
+    "max_sub_tokens",
+    "max_subscription_tokens",
+    "no_fast_producer_stall",
+    "no_header_support",
+    "no_system",
+    "no_system_account",
+    "ocsp",
+    "ocsp_cache",
+    "prof_block_rate",
+    "prof_port",
+    "proxies",
+    "proxy_protocol",
+    "resolver_pinned_accounts",
+    "resolver_tls",
+    "server_metadata",
+    "trace_headers",
+    "write_timeout",
+    "default_js_domain",
 ];
 
 pub fn load(path: &Path, opts: &mut Options) -> Result<Report, ConfError> {

@@ -162,3 +162,52 @@ async fn lame_duck_mode() {
     })
     .await;
 }
+
+/// Runs the server with `args` until it exits (at most 10 s); (success, stdout + stderr).
+fn run_to_exit(args: &[&str]) -> (bool, String) {
+    let mut child = std::process::Command::new(rnats_itest::server_bin())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("server with {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Harnesses match on these start-up errors, worded as nats-server's.
+#[test]
+fn start_up_errors_are_worded_as_nats_server() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").expect("write");
+    let port = rnats_itest::free_port().to_string();
+    let sd = file.to_str().expect("utf-8");
+    let (_, out) = run_to_exit(&["-js", "-sd", sd, "-p", &port]);
+    assert!(
+        out.contains("Can't start JetStream: storage directory is not a directory"),
+        "{out}"
+    );
+
+    let conf = dir.path().join("unknown.conf");
+    std::fs::write(&conf, "port: -1\nunknown_field: 1\n").expect("write");
+    let (ok, out) = run_to_exit(&["-c", conf.to_str().expect("utf-8")]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("unknown.conf:2:1: unknown field \"unknown_field\""),
+        "{out}"
+    );
+}

@@ -39,6 +39,12 @@ impl JetStream {
             .store_dir
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join("nats"));
+        // nats-server's wording, which harnesses match on.
+        if base.exists() && !base.is_dir() {
+            return Err(std::io::Error::other(
+                "storage directory is not a directory",
+            ));
+        }
         let store_dir = base.join("jetstream");
         std::fs::create_dir_all(&store_dir)?;
         let engine = Arc::new(JetStream {

@@ -60,6 +60,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // nats-server refuses to start with a top-level field it does not know.
+    if !report.unknown.is_empty() && !flags.check_config {
+        for u in &report.unknown {
+            eprintln!("rnats-server: {u}");
+        }
+        return ExitCode::FAILURE;
+    }
     if flags.check_config {
         // nats-server's `-t` fails on warnings too.
         if !report.unknown.is_empty() || !report.warnings.is_empty() {
@@ -80,12 +87,7 @@ fn main() -> ExitCode {
         eprintln!("rnats-server: could not open log file: {e}");
         return ExitCode::FAILURE;
     }
-    for line in report
-        .unknown
-        .iter()
-        .chain(&report.warnings)
-        .chain(&report.unimplemented)
-    {
+    for line in report.warnings.iter().chain(&report.unimplemented) {
         tracing::warn!("{line}");
     }
     for name in flags.unimplemented() {
@@ -102,12 +104,10 @@ fn main() -> ExitCode {
     let reload_flags = flags.clone();
     let loader: Arc<Loader> = Arc::new(move || {
         let (opts, report) = load_options(&reload_flags).map_err(|e| e.to_string())?;
-        for line in report
-            .unknown
-            .iter()
-            .chain(&report.warnings)
-            .chain(&report.unimplemented)
-        {
+        if let Some(u) = report.unknown.first() {
+            return Err(u.clone());
+        }
+        for line in report.warnings.iter().chain(&report.unimplemented) {
             tracing::warn!("{line}");
         }
         Ok(opts)
