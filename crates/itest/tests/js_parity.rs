@@ -219,3 +219,72 @@ async fn pull_requests_are_read_and_timed_as_nats_server_does() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn direct_gets_by_time_and_as_of_a_sequence() {
+    use futures::StreamExt;
+    let (server, _store) = js_server();
+    within(LIMIT, "direct get", async {
+        let nc = connect(&server).await;
+        api(
+            &nc,
+            "$JS.API.STREAM.CREATE.D",
+            json!({"name": "D", "subjects": ["d.>"], "allow_direct": true}),
+        )
+        .await;
+        for (subj, body) in [("d.a", "1"), ("d.b", "2")] {
+            nc.request(subj, body.into()).await.expect("publish");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mid = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for (subj, body) in [("d.a", "3"), ("d.c", "4")] {
+            nc.request(subj, body.into()).await.expect("publish");
+        }
+        // A single get by start time: the first message at or after it.
+        let m = nc
+            .request(
+                "$JS.API.DIRECT.GET.D",
+                json!({"start_time": mid}).to_string().into(),
+            )
+            .await
+            .expect("get");
+        let seq = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Sequence"))
+            .map(|v| v.to_string());
+        assert_eq!(seq.as_deref(), Some("3"));
+        // The last message per subject as of a time, or a sequence.
+        for body in [
+            json!({"multi_last": ["d.>"], "up_to_time": mid}),
+            json!({"multi_last": ["d.>"], "up_to_seq": 2}),
+        ] {
+            let inbox = nc.new_inbox();
+            let mut sub = nc.subscribe(inbox.clone()).await.expect("sub");
+            nc.publish_with_reply("$JS.API.DIRECT.GET.D", inbox, body.to_string().into())
+                .await
+                .expect("get");
+            let mut got = Vec::new();
+            while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(2), sub.next()).await {
+                let h = m.headers.clone().unwrap_or_default();
+                if m.status.is_some() {
+                    assert_eq!(
+                        h.get("Nats-UpTo-Sequence")
+                            .map(|v| v.to_string())
+                            .as_deref(),
+                        Some("2")
+                    );
+                    break;
+                }
+                got.push(
+                    h.get("Nats-Sequence")
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
+                );
+            }
+            assert_eq!(got, ["1", "2"], "{body}");
+        }
+    })
+    .await;
+}

@@ -5,6 +5,7 @@
 //! Handlers run on the requesting client's task; they take the stream locks
 //! they need briefly and publish the answer with no lock held.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
@@ -699,8 +700,55 @@ fn list(js: &Arc<JsAccount>, body: &[u8]) -> Result<StreamListResponse, JsError>
     })
 }
 
+/// The last sequence of each subject matching `filters`, among messages up
+/// to `up_to` (a scan of that prefix of the stream).
+fn last_per_subject_up_to(stream: &Stream, filters: &[String], up_to: u64) -> Vec<u64> {
+    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut s = stream.store.state().first_seq;
+    while s <= up_to {
+        let Ok(m) = stream.store.load_next(">", s) else {
+            break;
+        };
+        if m.seq > up_to {
+            break;
+        }
+        if filters
+            .iter()
+            .any(|f| rnats_subject::matches(f.as_bytes(), m.subject.as_bytes()))
+        {
+            last.insert(m.subject.to_string(), m.seq);
+        }
+        s = m.seq + 1;
+    }
+    last.into_values().collect()
+}
+
+/// The first sequence stored at or after `since` (unix nanos); `u64::MAX`
+/// when every message is older.
+fn first_seq_at(stream: &Stream, since: i64) -> u64 {
+    let mut s = stream.store.state().first_seq;
+    loop {
+        match stream.store.load_next(">", s) {
+            Ok(m) if m.ts >= since => return m.seq,
+            Ok(m) => s = m.seq + 1,
+            Err(_) => return u64::MAX,
+        }
+    }
+}
+
 fn load(stream: &Stream, req: &MsgGetRequest) -> Result<rnats_store::StoredMsg, JsError> {
     let not_found = |_| JsError::new(JsErrorKind::NoMessageFound);
+    // A start time picks the first message at or after it (then the
+    // next one on `next_by_subj` from there, if given).
+    if let Some(since) = req.start_time.and_then(|t| t.timestamp_nanos_opt()) {
+        let filter = if req.next_by_subj.is_empty() {
+            ">"
+        } else {
+            &req.next_by_subj
+        };
+        let from = first_seq_at(stream, since);
+        return stream.store.load_next(filter, from).map_err(not_found);
+    }
     match (
         req.seq,
         req.last_by_subj.as_str(),
@@ -935,16 +983,7 @@ fn direct_batch(server: &ServerState, stream: &Stream, req: &MsgGetRequest, repl
         req.next_by_subj.as_str()
     };
     let mut seq = match req.start_time.and_then(|t| t.timestamp_nanos_opt()) {
-        Some(since) => {
-            let mut s = stream.store.state().first_seq;
-            loop {
-                match stream.store.load_next(">", s) {
-                    Ok(m) if m.ts >= since => break m.seq,
-                    Ok(m) => s = m.seq + 1,
-                    Err(_) => break u64::MAX,
-                }
-            }
-        }
+        Some(since) => first_seq_at(stream, since),
         None => req.seq.max(1),
     };
     let max_bytes = if req.max_bytes > 0 {
@@ -984,12 +1023,28 @@ fn direct_batch(server: &ServerState, stream: &Stream, req: &MsgGetRequest, repl
 /// `multi_last`: the last message of every subject matching the filters,
 /// in sequence order, then an EOB status.
 fn direct_multi_last(server: &ServerState, stream: &Stream, req: &MsgGetRequest, reply: &[u8]) {
-    let mut seqs: Vec<u64> = req
-        .multi_last
-        .iter()
-        .flat_map(|f| stream.store.subjects_state(f).into_values().map(|s| s.last))
-        .filter(|s| req.up_to_seq == 0 || *s <= req.up_to_seq)
-        .collect();
+    // `up_to_time`: as of the last message stored before that time.
+    let mut req = req.clone();
+    if let Some(until) = req.up_to_time.and_then(|t| t.timestamp_nanos_opt()) {
+        req.up_to_seq = match first_seq_at(stream, until) {
+            u64::MAX => stream.store.state().last_seq,
+            s => s.saturating_sub(1),
+        };
+        if req.up_to_seq == 0 {
+            let h = headers::Builder::status(404, "Message Not Found").finish();
+            server.publish_in(&stream.account, reply, None, Some(&h), b"");
+            return;
+        }
+    }
+    let req = &req;
+    let mut seqs: Vec<u64> = if req.up_to_seq == 0 {
+        req.multi_last
+            .iter()
+            .flat_map(|f| stream.store.subjects_state(f).into_values().map(|s| s.last))
+            .collect()
+    } else {
+        last_per_subject_up_to(stream, &req.multi_last, req.up_to_seq)
+    };
     seqs.sort_unstable();
     seqs.dedup();
     if req.batch > 0 {
