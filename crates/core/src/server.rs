@@ -273,13 +273,22 @@ impl ServerState {
         headers: Option<&[u8]>,
         payload: &[u8],
     ) -> bool {
-        let msg = Message {
-            subject,
-            route: None,
-            reply,
-            headers,
-            payload,
-        };
+        self.publish_message_in(
+            account,
+            &Message {
+                subject,
+                route: None,
+                reply,
+                headers,
+                payload,
+            },
+        )
+    }
+
+    /// Publishes `msg` into `account`; a `route` is matched against
+    /// subscriptions while receivers see `subject` (JetStream deliveries to
+    /// an inbox carry the stored message's subject).
+    pub fn publish_message_in(&self, account: &Account, msg: &Message<'_>) -> bool {
         let mut cache = MatchCache::default();
         let mut batch = Batch::default();
         let delivered = router::route(
@@ -287,7 +296,7 @@ impl ServerState {
             account,
             &mut cache,
             &self.system_client,
-            &msg,
+            msg,
             &mut batch,
         );
         batch.finish(self);

@@ -25,6 +25,13 @@ pub trait InternalHandler: Send + Sync {
         self.deliver(msg);
         true
     }
+
+    /// For forwarders (stream imports): whether anyone downstream listens to
+    /// `subject` now, as nats-server's shadow subscriptions would say.
+    /// `None`: this subscription is a listener itself.
+    fn forwards_interest(&self, _subject: &[u8]) -> Option<bool> {
+        None
+    }
 }
 
 /// A peer server (a cluster route; later leaf nodes and gateways) whose

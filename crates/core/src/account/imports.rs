@@ -170,15 +170,35 @@ impl InternalHandler for StreamImport {
         let Some(local) = self.transform.apply(subject) else {
             return;
         };
+        // A delivery routed to the subject (a push consumer's) keeps the
+        // subject its receivers see.
+        let forwarded = Message {
+            subject: if msg.route.is_some() {
+                msg.subject
+            } else {
+                local.as_bytes()
+            },
+            route: msg.route.map(|_| local.as_bytes()),
+            reply: msg.reply,
+            headers: msg.headers,
+            payload: msg.payload,
+        };
         hop(|| {
-            state.publish_in(
-                &importer,
-                local.as_bytes(),
-                msg.reply,
-                msg.headers,
-                msg.payload,
-            );
+            state.publish_message_in(&importer, &forwarded);
         });
+    }
+
+    fn forwards_interest(&self, subject: &[u8]) -> Option<bool> {
+        let importer = self.importer.upgrade()?;
+        let local = std::str::from_utf8(subject)
+            .ok()
+            .and_then(|s| self.transform.apply(s));
+        let mut live = false;
+        // Import chains may loop: look at most as deep as messages travel.
+        hop(|| {
+            live = local.is_some_and(|l| importer.has_live_interest(l.as_bytes()));
+        });
+        Some(live)
     }
 }
 
@@ -279,12 +299,26 @@ impl InternalHandler for ResponseRouter {
         let (Some(state), Some(exporter)) = (self.state.upgrade(), self.exporter.upgrade()) else {
             return;
         };
-        let route = exporter.responses.lock().take(msg.subject);
+        // A JetStream delivery to the reply keeps its stored subject: the
+        // reply token is then the route, not the subject.
+        let token = msg.route.unwrap_or(msg.subject);
+        let route = exporter.responses.lock().take(token);
         let Some((to, reply)) = route else {
             return;
         };
+        let forwarded = Message {
+            subject: if msg.route.is_some() {
+                msg.subject
+            } else {
+                &reply
+            },
+            route: msg.route.map(|_| &reply[..]),
+            reply: msg.reply,
+            headers: msg.headers,
+            payload: msg.payload,
+        };
         hop(|| {
-            state.publish_in(&to, &reply, msg.reply, msg.headers, msg.payload);
+            state.publish_message_in(&to, &forwarded);
         });
     }
 }

@@ -142,6 +142,20 @@ impl Account {
         self.sublist.read().has_interest(subject)
     }
 
+    /// `has_interest`, looking through import forwarders to whether their
+    /// importers listen (a push consumer must not deliver into a stream
+    /// import nobody subscribes to: nats-server has no interest there).
+    pub fn has_live_interest(&self, subject: &[u8]) -> bool {
+        let matches = self.sublist.read().matches(subject);
+        let live = |sub: &crate::subscription::SubRef| {
+            sub.internal
+                .as_ref()
+                .and_then(|h| h.forwards_interest(subject))
+                .unwrap_or(true)
+        };
+        matches.psubs.iter().any(live) || matches.qsubs.iter().any(|q| q.members.iter().any(live))
+    }
+
     /// Subscriptions in this account (client and internal).
     pub fn num_subscriptions(&self) -> usize {
         self.sublist.read().count()

@@ -334,7 +334,8 @@ impl Consumer {
 
     /// Whether anyone listens on a push consumer's deliver subject.
     fn push_interest(&self, config: &ConsumerConfig) -> bool {
-        self.account.has_interest(config.deliver_subject.as_bytes())
+        self.account
+            .has_live_interest(config.deliver_subject.as_bytes())
     }
 
     /// Whether every message up to `seq` that this consumer would deliver has
