@@ -14,6 +14,7 @@ mod progress;
 mod prompt;
 mod pubsub;
 mod stream;
+mod stream_edit;
 mod sys;
 mod view;
 

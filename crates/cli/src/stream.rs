@@ -53,6 +53,11 @@ pub enum StreamCmd {
     Report(ReportArgs),
     /// View messages in a stream
     View(crate::view::ViewArgs),
+    /// Edits an existing stream (flags as `add`; only those given change)
+    Edit(Box<crate::stream_edit::EditArgs>),
+    /// Creates a new Stream based on the configuration of another
+    #[command(name = "copy", visible_alias = "cp")]
+    Copy(Box<crate::stream_edit::CpArgs>),
     /// Creates a backup of a Stream over the NATS network (needs server snapshots)
     Backup(crate::backup::BackupArgs),
     /// Restore a Stream over the NATS network (needs server snapshots)
@@ -322,7 +327,7 @@ pub fn strip_type(mut v: Value) -> Value {
     v
 }
 
-fn split_subjects(v: &[String]) -> Vec<String> {
+pub fn split_subjects(v: &[String]) -> Vec<String> {
     v.iter()
         .flat_map(|s| s.split([',', ' ']))
         .map(str::trim)
@@ -350,7 +355,7 @@ pub fn load_config_file(path: &std::path::Path) -> Result<Value> {
     Ok(cfg)
 }
 
-fn dur_ns(s: &str, what: &str) -> Result<i64> {
+pub fn dur_ns(s: &str, what: &str) -> Result<i64> {
     if s.trim() == "-1" {
         return Ok(0);
     }
@@ -591,6 +596,8 @@ pub async fn run(conn: &ConnOpts, cmd: StreamCmd) -> Result<()> {
         StreamCmd::Rmm(a) => rmm(&js, a).await,
         StreamCmd::Report(a) => report(&js, a).await,
         StreamCmd::View(a) => crate::view::view(&js, a).await,
+        StreamCmd::Edit(a) => crate::stream_edit::edit(&js, *a).await,
+        StreamCmd::Copy(a) => crate::stream_edit::copy(&js, *a).await,
         StreamCmd::Backup(a) => crate::backup::backup(&js, a).await,
         StreamCmd::Restore(a) => crate::backup::restore(&js, a).await,
     }

@@ -818,3 +818,76 @@ fn connection_errors_exit_non_zero() {
         .unwrap();
     assert_eq!(finish(out).code, 0);
 }
+
+#[test]
+fn stream_edit_and_copy_change_only_what_the_flags_say() {
+    let (server, _store) = js_server();
+    rnats_ok(
+        &server,
+        &[
+            "stream",
+            "add",
+            "ORDERS",
+            "--subjects",
+            "orders.>",
+            "--defaults",
+            "--max-age",
+            "1h",
+        ],
+    );
+    // Not interactive and no -f: refused, nothing changed.
+    let refused = rnats(&server, &["stream", "edit", "ORDERS", "--max-msgs", "10"]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    let edited = rnats_ok(
+        &server,
+        &[
+            "stream",
+            "edit",
+            "ORDERS",
+            "--max-msgs",
+            "10",
+            "--subjects",
+            "orders.>",
+            "returns.>",
+            "-f",
+            "-j",
+        ],
+    )
+    .json();
+    assert_eq!(edited["config"]["max_msgs"], 10);
+    assert_eq!(
+        edited["config"]["subjects"],
+        serde_json::json!(["orders.>", "returns.>"])
+    );
+    assert_eq!(
+        edited["config"]["max_age"], 3_600_000_000_000u64,
+        "max_age kept"
+    );
+    let same = rnats(
+        &server,
+        &["stream", "edit", "ORDERS", "--max-msgs", "10", "-f"],
+    );
+    assert_ne!(same.code, 0, "no difference is an error");
+    assert!(same.stderr.contains("no difference"), "{}", same.stderr);
+
+    let copied = rnats_ok(
+        &server,
+        &[
+            "stream",
+            "cp",
+            "ORDERS",
+            "ARCHIVE",
+            "--subjects",
+            "archive.>",
+            "-j",
+        ],
+    )
+    .json();
+    assert_eq!(copied["config"]["name"], "ARCHIVE");
+    assert_eq!(
+        copied["config"]["subjects"],
+        serde_json::json!(["archive.>"])
+    );
+    assert_eq!(copied["config"]["max_msgs"], 10);
+    assert_eq!(copied["config"]["max_age"], 3_600_000_000_000u64);
+}
