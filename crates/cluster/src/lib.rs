@@ -131,6 +131,12 @@ impl Cluster {
         info
     }
 
+    /// Sets our gateway URL in the route INFO (so every server of the
+    /// cluster knows all its gateway URLs), for routes made from now on.
+    pub fn set_gateway_url(&self, url: &str) {
+        self.info.write().gateway_url = url.to_string();
+    }
+
     /// Adopts a peer's cluster name (ours was generated).
     pub(crate) fn adopt_name(&self, name: &str, dynamic: bool) {
         *self.name.write() = name.to_string();

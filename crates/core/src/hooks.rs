@@ -39,6 +39,13 @@ pub trait Hooks: Send + Sync {
     /// server's) was added to (`added`) or removed from its account's
     /// sublist. Called once per actual change, with no sublist lock held.
     fn interest_changed(&self, _state: &ServerState, _sub: &SubRef, _added: bool) {}
+    /// A peer server's subscription (a route's or a gateway's, one with a
+    /// `remote` sink) was added or removed: gateways tell other clusters
+    /// about the whole cluster's interest, routes' included.
+    fn peer_interest_changed(&self, _state: &ServerState, _sub: &SubRef, _added: bool) {}
+    /// A route brought an `INFO` about gateways (`gateway_cmd` gossip of a
+    /// remote cluster, or a peer's `gateway_url`), raw JSON.
+    fn route_gateway_info(&self, _state: &ServerState, _json: &[u8]) {}
     /// Lame-duck mode began (before clients are told).
     fn lame_duck(&self, _state: &ServerState) {}
     /// The server is shutting down (after accepting stopped, before clients

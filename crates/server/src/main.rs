@@ -170,6 +170,14 @@ async fn run(opts: Options, loader: Arc<Loader>) {
         Ok(c) => c,
         Err(e) => logging::fatal(e.to_string()),
     };
+    let gateway = match rnats_server::gateway::start(&state).await {
+        Ok(g) => g,
+        Err(e) => logging::fatal(e.to_string()),
+    };
+    if let (Some(c), Some(g)) = (&cluster, &gateway) {
+        // Our route INFO tells cluster peers our gateway URL.
+        c.set_gateway_url(&g.url);
+    }
     if state.opts().jetstream {
         start_jetstream(&state);
     }

@@ -1,0 +1,221 @@
+//! Gateways (super-clusters): two 2-node clusters, `A` and `B`, joined by
+//! gateways; rnats on both sides, and rnats `A` with a nats-server 2.15 `B`.
+//! Messages both ways, unsubscribe, queue groups (the local cluster first,
+//! then the remote one), request-reply across clusters (`_GR_` replies).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use rnats_itest::cluster::{free_ports, interest_barrier, Kind, NodeOpts, TestCluster};
+
+/// Two clusters whose servers all list both clusters' gateway URLs.
+struct Super {
+    a: TestCluster,
+    b: TestCluster,
+}
+
+fn gateway_block(name: &str, port: u16, a: &[u16], b: &[u16]) -> String {
+    let urls = |ps: &[u16]| {
+        ps.iter()
+            .map(|p| format!("\"nats://127.0.0.1:{p}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "gateway {{\n  name: \"{name}\"\n  listen: \"127.0.0.1:{port}\"\n  gateways: [\n    {{ name: \"A\", urls: [{}] }}\n    {{ name: \"B\", urls: [{}] }}\n  ]\n}}",
+        urls(a),
+        urls(b)
+    )
+}
+
+fn cluster(name: &str, kinds: [Kind; 2], own: &[u16], a: &[u16], b: &[u16], extra: &[&[&str]; 2]) -> TestCluster {
+    let mut c = TestCluster::new(2);
+    c.name = name.to_string();
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let block = gateway_block(name, own[i], a, b);
+        c.add(
+            NodeOpts::new(kind)
+                .server_name(&format!("{name}{i}"))
+                .cluster_name(name)
+                .routes_to(&[0, 1])
+                .conf_lines(&[&block])
+                .args(extra[i]),
+        );
+    }
+    c
+}
+
+impl Super {
+    fn start(a: [Kind; 2], b: [Kind; 2]) -> Super {
+        Self::start_with(a, b, &[&[], &[]])
+    }
+
+    fn start_with(a: [Kind; 2], b: [Kind; 2], extra_a: &[&[&str]; 2]) -> Super {
+        let gwa = free_ports(2);
+        let gwb = free_ports(2);
+        let ca = cluster("A", a, &gwa, &gwa, &gwb, extra_a);
+        let cb = cluster("B", b, &gwb, &gwa, &gwb, &[&[], &[]]);
+        Super { a: ca, b: cb }
+    }
+
+    fn logs(&self) -> String {
+        format!("{}\n{}", self.a.logs(), self.b.logs())
+    }
+}
+
+async fn formed(s: &Super) {
+    s.a.assert_formed().await;
+    s.b.assert_formed().await;
+    // Every server reaches every server of the other cluster.
+    for i in 0..2 {
+        for j in 0..2 {
+            let x = s.a.connect(i).await;
+            let y = s.b.connect(j).await;
+            interest_barrier(&x, &y).await;
+            interest_barrier(&y, &x).await;
+        }
+    }
+}
+
+async fn next(sub: &mut async_nats::Subscriber, what: &str) -> async_nats::Message {
+    match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+        Ok(Some(m)) => m,
+        _ => panic!("{what}: nothing received within 5s"),
+    }
+}
+
+/// Messages both ways; after an unsubscribe (and a barrier proving the
+/// `RS-` arrived) a publish reaches nobody: the marker after it comes first.
+async fn messages_both_ways(s: &Super) {
+    let a0 = s.a.connect(0).await;
+    let b1 = s.b.connect(1).await;
+    let mut sub_b = b1.subscribe("gw.b.>").await.unwrap();
+    interest_barrier(&a0, &b1).await;
+    a0.publish("gw.b.1", Bytes::from_static(b"hello b"))
+        .await
+        .unwrap();
+    let m = next(&mut sub_b, "a0 -> b1").await;
+    assert_eq!(m.subject.as_str(), "gw.b.1");
+    assert_eq!(&m.payload[..], b"hello b");
+
+    let a1 = s.a.connect(1).await;
+    let b0 = s.b.connect(0).await;
+    let mut sub_a = a1.subscribe("gw.a").await.unwrap();
+    interest_barrier(&b0, &a1).await;
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("X-Gw", "1");
+    b0.publish_with_headers("gw.a", h, Bytes::from_static(b"hello a"))
+        .await
+        .unwrap();
+    let m = next(&mut sub_a, "b0 -> a1").await;
+    assert_eq!(&m.payload[..], b"hello a");
+    assert_eq!(
+        m.headers.as_ref().and_then(|h| h.get("X-Gw")).map(|v| v.as_str()),
+        Some("1")
+    );
+
+    // Unsubscribe stops the traffic.
+    sub_b.unsubscribe().await.unwrap();
+    let mut marker = b1.subscribe("gw.marker").await.unwrap();
+    interest_barrier(&a0, &b1).await;
+    let mut sub_b2 = b1.subscribe("gw.b.2").await.unwrap();
+    interest_barrier(&a0, &b1).await;
+    a0.publish("gw.b.1", Bytes::from_static(b"late")).await.unwrap();
+    a0.publish("gw.b.2", Bytes::from_static(b"second"))
+        .await
+        .unwrap();
+    a0.publish("gw.marker", Bytes::new()).await.unwrap();
+    let m = next(&mut sub_b2, "after unsubscribe").await;
+    assert_eq!(&m.payload[..], b"second");
+    next(&mut marker, "marker").await;
+}
+
+/// A queue group with members in both clusters: the publisher's cluster
+/// serves every message; with its member gone, the remote cluster does.
+async fn queue_prefers_local(s: &Super) {
+    let a0 = s.a.connect(0).await;
+    let a1 = s.a.connect(1).await;
+    let b0 = s.b.connect(0).await;
+    let mut qa = a1.queue_subscribe("gw.q", "workers".into()).await.unwrap();
+    let mut qb = b0.queue_subscribe("gw.q", "workers".into()).await.unwrap();
+    interest_barrier(&a0, &a1).await;
+    interest_barrier(&a0, &b0).await;
+    let n = 20;
+    for i in 0..n {
+        a0.publish("gw.q", Bytes::from(format!("{i}"))).await.unwrap();
+    }
+    for i in 0..n {
+        let m = next(&mut qa, "local queue member").await;
+        assert_eq!(m.payload, Bytes::from(format!("{i}")));
+    }
+    // Failover: the local member leaves; the remote cluster's takes over.
+    qa.unsubscribe().await.unwrap();
+    interest_barrier(&a0, &a1).await;
+    for i in 0..n {
+        a0.publish("gw.q", Bytes::from(format!("r{i}")))
+            .await
+            .unwrap();
+    }
+    for i in 0..n {
+        let m = next(&mut qb, "remote queue member").await;
+        assert_eq!(m.payload, Bytes::from(format!("r{i}")));
+    }
+}
+
+/// `client.request` across clusters, both ways.
+async fn request_reply(s: &Super) {
+    for (req_side, resp_side) in [(&s.a, &s.b), (&s.b, &s.a)] {
+        let requester = req_side.connect(0).await;
+        let responder = resp_side.connect(1).await;
+        let mut svc = responder.subscribe("gw.svc").await.unwrap();
+        let r2 = responder.clone();
+        let task = tokio::spawn(async move {
+            while let Some(m) = svc.next().await {
+                if let Some(reply) = m.reply {
+                    let mut body = b"re: ".to_vec();
+                    body.extend_from_slice(&m.payload);
+                    r2.publish(reply, body.into()).await.unwrap();
+                    r2.flush().await.unwrap();
+                }
+            }
+        });
+        interest_barrier(&requester, &responder).await;
+        for i in 0..3 {
+            let resp = tokio::time::timeout(
+                Duration::from_secs(5),
+                requester.request("gw.svc", Bytes::from(format!("q{i}"))),
+            )
+            .await
+            .expect("request timed out")
+            .expect("request failed");
+            assert_eq!(resp.payload, Bytes::from(format!("re: q{i}")));
+        }
+        task.abort();
+    }
+}
+
+#[tokio::test]
+async fn gateway_rnats_rnats() {
+    let s = Super::start([Kind::Rnats; 2], [Kind::Rnats; 2]);
+    formed(&s).await;
+    messages_both_ways(&s).await;
+    queue_prefers_local(&s).await;
+    request_reply(&s).await;
+    let errors = rnats_itest::cluster::error_lines(&s.logs());
+    assert!(errors.is_empty(), "errors in logs: {errors:?}");
+}
+
+#[tokio::test]
+async fn gateway_rnats_with_reference_cluster() {
+    if rnats_itest::cluster::reference_or_skip("gateway_rnats_with_reference_cluster").is_none() {
+        return;
+    }
+    let s = Super::start([Kind::Rnats; 2], [Kind::Reference; 2]);
+    formed(&s).await;
+    messages_both_ways(&s).await;
+    queue_prefers_local(&s).await;
+    request_reply(&s).await;
+    let errors = rnats_itest::cluster::error_lines(&s.logs());
+    assert!(errors.is_empty(), "errors in logs: {errors:?}");
+}
