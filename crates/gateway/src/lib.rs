@@ -138,15 +138,16 @@ impl Gateway {
     }
 }
 
-/// nats-server's `getHashSize(name, 6)`: base64url (no padding) of the
-/// name's SHA-256, first 6 characters.
+/// nats-server's `getHashSize(name, 6)`: the first 6 bytes of the name's
+/// SHA-256, each mapped to a base-62 digit.
 pub fn gw_hash(name: &str) -> String {
-    use base64::Engine;
     use sha2::Digest;
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let sum = sha2::Sha256::digest(name.as_bytes());
-    let mut s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sum);
-    s.truncate(6);
-    s
+    sum[..6]
+        .iter()
+        .map(|b| DIGITS[(*b % 62) as usize] as char)
+        .collect()
 }
 
 /// Validates the options, binds the gateway port, registers the feature and
