@@ -282,4 +282,12 @@ impl Hooks for ClusterHooks {
             interest::account_added(&c, account);
         }
     }
+
+    fn broadcast_to_routes(&self, _state: &ServerState, line: &[u8]) {
+        if let Some(c) = self.0.upgrade() {
+            for r in c.peers.lock().all_routes() {
+                r.client.out.send_now(line);
+            }
+        }
+    }
 }

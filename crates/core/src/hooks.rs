@@ -46,6 +46,10 @@ pub trait Hooks: Send + Sync {
     /// A route brought an `INFO` about gateways (`gateway_cmd` gossip of a
     /// remote cluster, or a peer's `gateway_url`), raw JSON.
     fn route_gateway_info(&self, _state: &ServerState, _json: &[u8]) {}
+    /// A feature asks for a protocol line on every route (the gateways'
+    /// gossip of a remote cluster to the rest of this cluster); the
+    /// cluster feature sends it.
+    fn broadcast_to_routes(&self, _state: &ServerState, _line: &[u8]) {}
     /// Lame-duck mode began (before clients are told).
     fn lame_duck(&self, _state: &ServerState) {}
     /// The server is shutting down (after accepting stopped, before clients

@@ -421,6 +421,7 @@ impl Reader {
         if info.gateway != expected {
             if !first && info.gateway_cmd == CMD_GOSSIP {
                 dial::implicit_gateway(&self.gw, &info.gateway, &info.gateway_urls);
+                dial::forward_to_cluster(&self.state, &info);
                 return Ok(());
             }
             tracing::error!(
@@ -483,6 +484,7 @@ impl Reader {
             if !dial::register_outbound(&self.gw, &self.state, &self.conn) {
                 return Err(Close(CloseReason::WrongGateway, None));
             }
+            dial::forward_to_cluster(&self.state, &info);
             tracing::info!(
                 "{prefix} - Outbound gateway connection to {expected:?} ({}) registered",
                 info.id

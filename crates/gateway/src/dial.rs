@@ -213,6 +213,21 @@ pub(crate) fn register_outbound(gw: &Arc<Gateway>, state: &ServerState, c: &Arc<
     true
 }
 
+/// Tells the servers of our cluster about a remote gateway (nats-server's
+/// `forwardNewGatewayToLocalCluster`), so each has an outbound to it.
+pub(crate) fn forward_to_cluster(state: &ServerState, info: &GatewayInfo) {
+    let line = GatewayInfo {
+        id: format!("GW{}", state.server_id),
+        name: state.server_name.clone(),
+        gateway: info.gateway.clone(),
+        gateway_urls: info.gateway_urls.clone(),
+        gateway_cmd: CMD_GOSSIP,
+        ..Default::default()
+    }
+    .to_line();
+    state.raise(|h| h.broadcast_to_routes(state, &line));
+}
+
 /// A connection ended: unregister it; an outbound one is redialled.
 pub(crate) fn after_close(gw: &Arc<Gateway>, c: &Arc<GwConn>) {
     if !c.registered.load(Ordering::Acquire) {

@@ -13,6 +13,7 @@ use rnats_itest::cluster::{free_ports, interest_barrier, Kind, NodeOpts, TestClu
 struct Super {
     a: TestCluster,
     b: TestCluster,
+    gw_a: Vec<u16>,
 }
 
 fn gateway_block(name: &str, port: u16, a: &[u16], b: &[u16]) -> String {
@@ -56,7 +57,7 @@ impl Super {
         let gwb = free_ports(2);
         let ca = cluster("A", a, &gwa, &gwa, &gwb, extra_a);
         let cb = cluster("B", b, &gwb, &gwa, &gwb, &[&[], &[]]);
-        Super { a: ca, b: cb }
+        Super { a: ca, b: cb, gw_a: gwa }
     }
 
     fn logs(&self) -> String {
@@ -195,6 +196,36 @@ async fn request_reply(s: &Super) {
     }
 }
 
+/// A third cluster `C` configured with gateway `A` only: `A` learns it from
+/// the inbound connection, tells its route peers, and tells `C` about `B`
+/// (gossip), so every server of the three clusters reaches every other.
+async fn implicit_gateways(s: &Super, c_kind: Kind) {
+    let port = free_ports(1)[0];
+    let block = format!(
+        "gateway {{\n  name: \"C\"\n  listen: \"127.0.0.1:{port}\"\n  gateways: [ {{ name: \"A\", urls: [\"nats://127.0.0.1:{}\"] }} ]\n}}",
+        s.gw_a[0]
+    );
+    let mut c = TestCluster::new(1);
+    c.name = "C".into();
+    c.add(
+        NodeOpts::new(c_kind)
+            .server_name("C0")
+            .cluster_name("C")
+            .routes_to(&[0])
+            .conf_lines(&[&block]),
+    );
+    let c0 = c.connect(0).await;
+    for side in [&s.a, &s.b] {
+        for i in 0..2 {
+            let x = side.connect(i).await;
+            interest_barrier(&x, &c0).await;
+            interest_barrier(&c0, &x).await;
+        }
+    }
+    let errors = rnats_itest::cluster::error_lines(&c.logs());
+    assert!(errors.is_empty(), "errors in C's log: {errors:?}");
+}
+
 #[tokio::test]
 async fn gateway_rnats_rnats() {
     let s = Super::start([Kind::Rnats; 2], [Kind::Rnats; 2]);
@@ -202,6 +233,7 @@ async fn gateway_rnats_rnats() {
     messages_both_ways(&s).await;
     queue_prefers_local(&s).await;
     request_reply(&s).await;
+    implicit_gateways(&s, Kind::Rnats).await;
     let errors = rnats_itest::cluster::error_lines(&s.logs());
     assert!(errors.is_empty(), "errors in logs: {errors:?}");
 }
@@ -216,6 +248,7 @@ async fn gateway_rnats_with_reference_cluster() {
     messages_both_ways(&s).await;
     queue_prefers_local(&s).await;
     request_reply(&s).await;
+    implicit_gateways(&s, Kind::Reference).await;
     let errors = rnats_itest::cluster::error_lines(&s.logs());
     assert!(errors.is_empty(), "errors in logs: {errors:?}");
 }
