@@ -283,6 +283,38 @@ impl Hooks for ClusterHooks {
         }
     }
 
+    fn send_to_peer(
+        &self,
+        _state: &ServerState,
+        is_peer: &dyn Fn(&str) -> bool,
+        account: &Account,
+        msg: &rnats_core::router::Message<'_>,
+    ) -> bool {
+        let Some(c) = self.0.upgrade() else {
+            return false;
+        };
+        let route = {
+            let peers = c.peers.lock();
+            peers
+                .by_id
+                .iter()
+                .find(|(id, _)| is_peer(id))
+                .and_then(|(_, p)| p.route_for(&c, &account.name).cloned())
+        };
+        let Some(r) = route else {
+            return false;
+        };
+        let sink = r.sink.clone();
+        let size = msg.payload.len() + msg.headers.map_or(0, <[u8]>::len);
+        r.client
+            .out
+            .push(Some(size), |b| {
+                rnats_core::subscription::RemoteSink::encode(&*sink, b, account, msg, &[])
+            });
+        r.client.out.flush();
+        true
+    }
+
     fn broadcast_to_routes(&self, _state: &ServerState, line: &[u8]) {
         if let Some(c) = self.0.upgrade() {
             for r in c.peers.lock().all_routes() {

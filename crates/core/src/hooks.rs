@@ -50,6 +50,18 @@ pub trait Hooks: Send + Sync {
     /// gossip of a remote cluster to the rest of this cluster); the
     /// cluster feature sends it.
     fn broadcast_to_routes(&self, _state: &ServerState, _line: &[u8]) {}
+    /// A feature asks for `msg` (in `account`) to go to the one peer server
+    /// whose id `is_peer` accepts (a reply a gateway routed to that server);
+    /// true if the cluster sent it.
+    fn send_to_peer(
+        &self,
+        _state: &ServerState,
+        _is_peer: &dyn Fn(&str) -> bool,
+        _account: &Account,
+        _msg: &crate::router::Message<'_>,
+    ) -> bool {
+        false
+    }
     /// Lame-duck mode began (before clients are told).
     fn lame_duck(&self, _state: &ServerState) {}
     /// The server is shutting down (after accepting stopped, before clients

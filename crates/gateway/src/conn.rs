@@ -616,10 +616,14 @@ impl Reader {
         self.batch.counts.in_msgs += 1;
         self.batch.counts.in_bytes += (m.payload.len() + m.headers.map_or(0, <[u8]>::len)) as u64;
         let mut subject = m.subject;
-        if let Some((cluster, _server, real)) = reply::split(m.subject) {
-            // A reply routed to our cluster: deliver under its real subject
-            // (our routes know every subscription of this cluster).
+        if let Some((cluster, server, real)) = reply::split(m.subject) {
+            // A reply routed to our cluster: for another server of it, it
+            // goes on that server's route as it is (its requester's inbox
+            // may be too new for us to know); for us, under its real subject.
             if cluster != self.gw.cluster_hash.as_bytes() {
+                return;
+            }
+            if server != self.gw.server_hash.as_bytes() && self.to_origin_server(name, server, &m) {
                 return;
             }
             subject = real;
@@ -643,6 +647,29 @@ impl Reader {
             Some(&m.queues),
             &mut self.batch,
         );
+    }
+
+    /// Sends a routed reply to the server of our cluster whose id hashes
+    /// to `server` (nats-server's `getRouteByHash`); false if none.
+    fn to_origin_server(&mut self, account: &[u8], server: &[u8], m: &RoutedMsg<'_>) -> bool {
+        let Some(acc) = self.account(account) else {
+            return false;
+        };
+        let msg = Message {
+            subject: m.subject,
+            route: None,
+            reply: m.reply,
+            headers: m.headers,
+            payload: m.payload,
+        };
+        let is_peer = |id: &str| crate::gw_hash(id).as_bytes() == server;
+        let sent = std::cell::Cell::new(false);
+        self.state.raise(|h| {
+            if !sent.get() && h.send_to_peer(&self.state, &is_peer, &acc, &msg) {
+                sent.set(true);
+            }
+        });
+        sent.get()
     }
 
     /// The connection is gone: the remote cluster's interest goes with it.

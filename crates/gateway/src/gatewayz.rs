@@ -14,6 +14,9 @@ pub struct ConnSnapshot {
     pub ip: String,
     pub port: u16,
     pub server_name: String,
+    pub server_id: String,
+    /// Milliseconds after `start` of the last read.
+    pub last_in_ms: u64,
     pub start: chrono::DateTime<chrono::Utc>,
     pub in_msgs: u64,
     pub out_msgs: u64,
@@ -36,12 +39,18 @@ fn snap(g: &Gateway, c: &crate::conn::GwConn) -> ConnSnapshot {
     } else {
         c.switched_accounts()
     };
+    let (server_name, server_id) = {
+        let r = c.remote.lock();
+        (r.name.clone(), r.id.clone())
+    };
     ConnSnapshot {
         configured,
         cid: c.client.cid,
         ip: c.client.addr.ip().to_string(),
         port: c.client.addr.port(),
-        server_name: c.remote.lock().name.clone(),
+        server_name,
+        server_id,
+        last_in_ms: c.client.last_in_ms.load(Ordering::Relaxed),
         start: c.started,
         in_msgs: c.client.in_msgs.load(Ordering::Relaxed),
         out_msgs,

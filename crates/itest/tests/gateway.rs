@@ -3,6 +3,7 @@
 //! Messages both ways, unsubscribe, queue groups (the local cluster first,
 //! then the remote one), request-reply across clusters (`_GR_` replies).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -49,14 +50,19 @@ fn cluster(name: &str, kinds: [Kind; 2], own: &[u16], a: &[u16], b: &[u16], extr
 
 impl Super {
     fn start(a: [Kind; 2], b: [Kind; 2]) -> Super {
-        Self::start_with(a, b, &[&[], &[]])
+        Self::start_with(a, b, &[&[], &[]], &[&[], &[]])
     }
 
-    fn start_with(a: [Kind; 2], b: [Kind; 2], extra_a: &[&[&str]; 2]) -> Super {
+    fn start_with(
+        a: [Kind; 2],
+        b: [Kind; 2],
+        extra_a: &[&[&str]; 2],
+        extra_b: &[&[&str]; 2],
+    ) -> Super {
         let gwa = free_ports(2);
         let gwb = free_ports(2);
         let ca = cluster("A", a, &gwa, &gwa, &gwb, extra_a);
-        let cb = cluster("B", b, &gwb, &gwa, &gwb, &[&[], &[]]);
+        let cb = cluster("B", b, &gwb, &gwa, &gwb, extra_b);
         Super { a: ca, b: cb, gw_a: gwa }
     }
 
@@ -218,12 +224,57 @@ async fn implicit_gateways(s: &Super, c_kind: Kind) {
     for side in [&s.a, &s.b] {
         for i in 0..2 {
             let x = side.connect(i).await;
-            interest_barrier(&x, &c0).await;
-            interest_barrier(&c0, &x).await;
+            for (from, to) in [(&x, &c0), (&c0, &x)] {
+                let barrier = interest_barrier(from, to);
+                if tokio::time::timeout(Duration::from_secs(8), barrier).await.is_err() {
+                    panic!(
+                        "{}{i} and C0 do not reach each other\n{}\n{}",
+                        side.name,
+                        s.logs(),
+                        c.logs()
+                    );
+                }
+            }
         }
     }
     let errors = rnats_itest::cluster::error_lines(&c.logs());
     assert!(errors.is_empty(), "errors in C's log: {errors:?}");
+}
+
+fn keys(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// `/gatewayz?accs=1` of an rnats node (`A0`) and a nats-server node (`B0`):
+/// the same keys at every level, and the right remote names.
+async fn gatewayz_shape(rnats_http: u16, reference_http: u16) {
+    use rnats_itest::http::get_json;
+    let r = get_json(rnats_http, "/gatewayz?accs=1").await;
+    let g = get_json(reference_http, "/gatewayz?accs=1").await;
+    assert_eq!(r["name"], "A", "{r:#}");
+    assert_eq!(g["name"], "B");
+    assert_eq!(keys(&r), keys(&g), "top level: {r:#}\n{g:#}");
+    let ro = &r["outbound_gateways"]["B"];
+    let go = &g["outbound_gateways"]["A"];
+    assert_eq!(ro["configured"], true, "{r:#}");
+    assert_eq!(keys(ro), keys(go), "outbound: {r:#}\n{g:#}");
+    assert_eq!(keys(&ro["connection"]), keys(&go["connection"]));
+    assert_eq!(ro["connection"]["kind"], "Gateway");
+    let racc = ro["accounts"].as_array().expect("rnats outbound accounts");
+    let gacc = go["accounts"].as_array().expect("reference outbound accounts");
+    assert!(racc.iter().any(|a| a["name"] == "$G" && a["interest_mode"] == "Interest-Only"), "{r:#}");
+    assert_eq!(keys(&racc[0]), keys(&gacc[0]).into_iter().filter(|k| k != "num_subs" && k != "num_queue_subs").collect());
+    let ri = r["inbound_gateways"]["B"].as_array().expect("rnats inbound from B");
+    let gi = g["inbound_gateways"]["A"].as_array().expect("reference inbound from A");
+    assert_eq!(ri.len(), 2, "both servers of B dial A0 or A1; A0 hears from one or two: {r:#}");
+    assert_eq!(keys(&ri[0]), keys(&gi[0]));
+    assert_eq!(keys(&ri[0]["connection"]), keys(&gi[0]["connection"]));
+    // $SYS requests answer the same.
+    let v = get_json(rnats_http, "/varz").await;
+    assert_eq!(v["gateway"]["name"], "A");
+    assert_eq!(v["gateway"]["gateways"][0]["name"], "A");
 }
 
 #[tokio::test]
@@ -243,12 +294,20 @@ async fn gateway_rnats_with_reference_cluster() {
     if rnats_itest::cluster::reference_or_skip("gateway_rnats_with_reference_cluster").is_none() {
         return;
     }
-    let s = Super::start([Kind::Rnats; 2], [Kind::Reference; 2]);
+    let http = free_ports(2);
+    let (ha, hb) = (http[0].to_string(), http[1].to_string());
+    let s = Super::start_with(
+        [Kind::Rnats; 2],
+        [Kind::Reference; 2],
+        &[&["-m", &ha], &[]],
+        &[&["-m", &hb], &[]],
+    );
     formed(&s).await;
     messages_both_ways(&s).await;
     queue_prefers_local(&s).await;
     request_reply(&s).await;
     implicit_gateways(&s, Kind::Reference).await;
+    gatewayz_shape(http[0], http[1]).await;
     let errors = rnats_itest::cluster::error_lines(&s.logs());
     assert!(errors.is_empty(), "errors in logs: {errors:?}");
 }
