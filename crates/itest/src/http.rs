@@ -1,5 +1,5 @@
 //! A minimal HTTP GET for monitoring endpoints (no client library needed:
-//! one request per connection, `Connection: close`).
+//! HTTP/1.0, one request per connection).
 
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ pub async fn get(port: u16, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect to the monitoring port");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    // HTTP/1.0: the body comes whole, never chunked.
+    let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
     s.write_all(req.as_bytes()).await.expect("send request");
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
