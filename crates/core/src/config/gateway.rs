@@ -267,7 +267,7 @@ mod tests {
 
     fn parse_str(text: &str) -> Result<GatewayOptions, ConfError> {
         let map = rnats_conf::parse_str(text)?;
-        let v = &map.get("gateway").expect("gateway block").value;
+        let v = map.get("gateway").expect("gateway block");
         parse(v, &mut Report::default())
     }
 
