@@ -330,3 +330,48 @@ async fn gateway_rnats_with_reference_cluster() {
     let errors = rnats_itest::cluster::error_lines(&s.logs());
     assert!(errors.is_empty(), "errors in logs: {errors:?}");
 }
+
+/// A bad `gateway {}` stops the server before it starts, with nats-server's
+/// words (and the reference's, when present).
+#[test]
+fn gateway_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("gateway { port: 7299 }", "gateway has no name"),
+        (
+            "gateway { name: A }",
+            "gateway \"A\" has no port specified (select -1 for random port)",
+        ),
+        (
+            "gateway { name: A, port: 7299, gateways: [ {url: \"nats://127.0.0.1:1\"} ] }",
+            "gateway in the list 0 has no name",
+        ),
+        (
+            "gateway { name: A, port: 7299, gateways: [ {name: B} ] }",
+            "gateway \"B\" has no URL",
+        ),
+    ];
+    let reference = rnats_itest::cluster::reference_bin();
+    if reference.is_none() {
+        eprintln!("gateway_config_errors: reference nats-server missing, checking rnats only");
+    }
+    for (i, (conf, want)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.conf"));
+        std::fs::write(&path, format!("port: -1\n{conf}\n")).unwrap();
+        let bins = std::iter::once(rnats_itest::server_bin()).chain(reference.clone());
+        for bin in bins {
+            let out = std::process::Command::new(&bin)
+                .arg("-c")
+                .arg(&path)
+                .output()
+                .expect("run server");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{}: {conf} accepted", bin.display());
+            assert!(
+                err.lines().any(|l| l.ends_with(&format!("-server: {want}"))),
+                "{}: {conf}: stderr {err}",
+                bin.display()
+            );
+        }
+    }
+}

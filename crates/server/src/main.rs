@@ -76,6 +76,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    // nats-server's validateGatewayOptions, before the server starts.
+    if let Some(Err(e)) = opts.gateway.as_ref().map(|g| g.validate()) {
+        eprintln!("rnats-server: {e}");
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = logging::init(&logging::LogSettings::of(&opts)) {
         eprintln!("rnats-server: could not open log file: {e}");
         return ExitCode::FAILURE;
