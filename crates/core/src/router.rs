@@ -252,6 +252,9 @@ fn deliver_remote(
     let Some(sink) = &sub.remote else {
         return false;
     };
+    if !sink.wants(account, msg, queues) {
+        return false;
+    }
     let client = &sub.client;
     let size = msg.payload.len() + msg.headers.map_or(0, <[u8]>::len);
     let push = client

@@ -23,6 +23,7 @@ use rnats_proto::route::{self, RouteConnect, RouteOp, RouteParser, RoutedMsg};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::proto::{GatewayInfo, CMD_ALL_SUBS_COMPLETE, CMD_ALL_SUBS_START, CMD_GOSSIP};
+use crate::optimistic::Modes;
 use crate::{dial, interest, reply, AccountCache, Gateway};
 
 /// What the handshake learned about the remote server.
@@ -45,8 +46,6 @@ pub struct GwConn {
     pub registered: AtomicBool,
     /// Accounts in interest-only mode on this (inbound) connection.
     switched: Mutex<HashSet<String>>,
-    /// Accounts whose interest-only mode the remote announced (outbound).
-    pub interest_only: Mutex<HashSet<String>>,
     pub sink: Arc<GatewaySink>,
     pub started: chrono::DateTime<chrono::Utc>,
 }
@@ -78,12 +77,18 @@ impl GwConn {
 
 /// Encodes our messages for one outbound connection.
 pub struct GatewaySink {
+    /// Per-account interest modes the remote set (optimistic or not).
+    pub modes: Modes,
     headers: AtomicBool,
     reply_prefix: Vec<u8>,
     recent: Arc<reply::Recent>,
 }
 
 impl RemoteSink for GatewaySink {
+    fn wants(&self, account: &Account, msg: &Message<'_>, queues: &[&[u8]]) -> bool {
+        !queues.is_empty() || self.modes.wants(&account.name, msg.route.unwrap_or(msg.subject))
+    }
+
     fn encode(&self, out: &mut BytesMut, account: &Account, msg: &Message<'_>, queues: &[&[u8]]) {
         let subject = msg.route.unwrap_or(msg.subject);
         let mut mapped = Vec::new();
@@ -154,8 +159,8 @@ pub async fn run<R, W>(
         remote: Mutex::new(remote),
         registered: AtomicBool::new(false),
         switched: Mutex::new(HashSet::new()),
-        interest_only: Mutex::new(HashSet::new()),
         sink: Arc::new(GatewaySink {
+            modes: Modes::default(),
             headers: AtomicBool::new(true),
             reply_prefix: gw.reply_prefix.clone(),
             recent: gw.recent.clone(),
@@ -284,7 +289,11 @@ impl Reader {
                     let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
                         break Ok(());
                     };
+                    let account = String::from_utf8_lossy(&rest[2..nl]).trim().to_string();
                     used += nl + 1;
+                    if self.conn.outbound && !account.is_empty() {
+                        self.conn.sink.modes.account_interest(&account, rest[1] == b'+');
+                    }
                     continue;
                 }
                 match self.parser.parse(rest) {
@@ -473,6 +482,13 @@ impl Reader {
             out.extend_from_slice(&our_info(&self.gw, &self.state).to_line());
             self.conn.client.out.send_now(&out);
             self.conn.sink.headers.store(info.headers, Ordering::Relaxed);
+            // A remote that does not promise interest-only mode gets
+            // everything of an account until it says otherwise.
+            self.conn
+                .sink
+                .modes
+                .enabled
+                .store(!info.gateway_iom, Ordering::Relaxed);
             {
                 let mut r = self.conn.remote.lock();
                 r.id = info.id.clone();
@@ -499,8 +515,11 @@ impl Reader {
                         Some("Account absent from receive-all-subscriptions command".into()),
                     ));
                 };
-                if info.gateway_cmd == CMD_ALL_SUBS_COMPLETE {
-                    self.conn.interest_only.lock().insert(acc);
+                if info.gateway_cmd == CMD_ALL_SUBS_START {
+                    self.conn.sink.modes.start_switch(&acc);
+                } else {
+                    self.conn.sink.modes.complete_switch(&acc);
+                    dial::remove_catch_all(&self.state, &self.conn, &acc);
                 }
             }
             0 => {}
@@ -555,6 +574,9 @@ impl Reader {
         let Some(acc) = account.and_then(|a| self.account(a)) else {
             return;
         };
+        if queue.is_none() && self.conn.sink.modes.interest(&acc.name, subject) {
+            return;
+        }
         let key = sub_key(&acc.name, subject, queue.map(|q| q.0));
         let existing = self.conn.client.subs.lock().get(&key[..]).cloned();
         if let Some(sub) = existing {
@@ -591,6 +613,9 @@ impl Reader {
         let Some(acc) = account.and_then(|a| self.account(a)) else {
             return;
         };
+        if queue.is_none() && self.conn.sink.modes.no_interest(&acc.name, subject) {
+            return;
+        }
         let key = sub_key(&acc.name, subject, queue);
         let sub = self.conn.client.subs.lock().remove(&key[..]);
         if let Some(sub) = sub {

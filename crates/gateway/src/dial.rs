@@ -201,16 +201,46 @@ pub(crate) fn register_outbound(gw: &Arc<Gateway>, state: &ServerState, c: &Arc<
         cfg.attempts = 0;
     }
     let subject = format!("_GR_.{}.>", gw_hash(&name));
+    let optimistic = c.sink.modes.enabled.load(Ordering::Relaxed);
     for acc in state.accounts.all() {
         let key = sub_key(&acc.name, subject.as_bytes(), None);
-        let mut sub = Subscription::new(c.client.clone(), acc, subject.as_bytes(), None, &key);
-        sub.remote = Some(c.sink.clone());
-        let sub = SubRef(Arc::new(sub));
-        if state.add_subscription(&sub).is_ok() {
-            c.client.subs.lock().insert(key.into(), sub.0.clone());
+        add_sink_sub(state, c, &acc, subject.as_bytes(), key);
+        if optimistic {
+            let key = catch_all_key(&acc.name);
+            add_sink_sub(state, c, &acc, b">", key);
         }
     }
     true
+}
+
+/// A subscription of ours whose sink is the outbound connection `c`.
+fn add_sink_sub(
+    state: &ServerState,
+    c: &GwConn,
+    acc: &Arc<rnats_core::account::Account>,
+    subject: &[u8],
+    key: Vec<u8>,
+) {
+    let mut sub = Subscription::new(c.client.clone(), acc.clone(), subject, None, &key);
+    sub.remote = Some(c.sink.clone());
+    let sub = SubRef(Arc::new(sub));
+    if state.add_subscription(&sub).is_ok() {
+        c.client.subs.lock().insert(key.into(), sub.0.clone());
+    }
+}
+
+/// The key of an optimistic account's `>` subscription (no remote
+/// subscription key starts with a space).
+fn catch_all_key(account: &str) -> Vec<u8> {
+    format!(" optimistic {account}").into_bytes()
+}
+
+/// The account switched to interest-only: its `>` goes.
+pub(crate) fn remove_catch_all(state: &ServerState, c: &GwConn, account: &str) {
+    let sub = c.client.subs.lock().remove(&catch_all_key(account)[..]);
+    if let Some(sub) = sub {
+        state.remove_subscription(&SubRef(sub));
+    }
 }
 
 /// Tells the servers of our cluster about a remote gateway (nats-server's

@@ -24,8 +24,8 @@ pub struct ConnSnapshot {
     pub out_bytes: u64,
     pub subscriptions: usize,
     pub pending_bytes: usize,
-    /// Accounts in interest-only mode on this connection.
-    pub accounts: Vec<String>,
+    /// Accounts with their interest mode and no-interest count.
+    pub accounts: Vec<(String, &'static str, usize)>,
 }
 
 fn snap(g: &Gateway, c: &crate::conn::GwConn) -> ConnSnapshot {
@@ -33,11 +33,17 @@ fn snap(g: &Gateway, c: &crate::conn::GwConn) -> ConnSnapshot {
     let configured = g.remotes.lock().get(&gateway).is_some_and(|r| !r.implicit);
     let (out_msgs, out_bytes) = c.client.out.out_counts();
     let accounts = if c.outbound {
-        let mut v: Vec<String> = c.interest_only.lock().iter().cloned().collect();
-        v.sort();
-        v
+        c.sink
+            .modes
+            .snapshot()
+            .into_iter()
+            .map(|(a, m, n)| (a, m.as_str(), n))
+            .collect()
     } else {
         c.switched_accounts()
+            .into_iter()
+            .map(|a| (a, crate::optimistic::Mode::InterestOnly.as_str(), 0))
+            .collect()
     };
     let (server_name, server_id) = {
         let r = c.remote.lock();

@@ -17,6 +17,8 @@
 //! - [`conn`]: one gateway connection: handshake, the remote's protocol.
 //! - [`dial`]: the accept loop, dialling remotes (explicit and implicit).
 //! - [`interest`]: our cluster's interest, told to inbound connections.
+//! - [`optimistic`]: a remote's per-account interest modes (optimistic,
+//!   then interest-only) on an outbound connection.
 //! - [`reply`]: `_GR_.<cluster>.<server>.` reply routing across clusters.
 //! - [`gatewayz`]: what `/gatewayz` and `/varz` show.
 
@@ -26,6 +28,7 @@ pub mod conn;
 pub mod dial;
 pub mod gatewayz;
 pub mod interest;
+pub mod optimistic;
 pub mod proto;
 pub mod reply;
 

@@ -375,3 +375,81 @@ fn gateway_config_errors() {
         }
     }
 }
+
+/// Reads from a raw gateway socket until `needle` arrives; returns all bytes
+/// read up to it.
+async fn read_until(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut Vec<u8>,
+    needle: &[u8],
+) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(pos) = rnats_itest::find(buf, needle) {
+            return buf.drain(..pos + needle.len()).collect();
+        }
+        let mut tmp = [0u8; 8192];
+        match tokio::time::timeout_at(deadline, rd.read(&mut tmp)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&tmp[..n]),
+            _ => panic!(
+                "gateway socket: {:?} not received; got {:?}",
+                String::from_utf8_lossy(needle),
+                String::from_utf8_lossy(buf)
+            ),
+        }
+    }
+}
+
+/// Optimistic mode on the wire: a remote gateway (a raw socket playing a
+/// server that does not promise interest-only mode) gets every message
+/// until it answers `RS-`; after `INFO gateway_cmd` 2/3 around its `RS+`,
+/// only the subjects it subscribed.
+#[tokio::test]
+async fn gateway_optimistic_mode_on_the_wire() {
+    use tokio::io::AsyncWriteExt;
+    let fake = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fport = fake.local_addr().unwrap().port();
+    let server = rnats_itest::Server::start_with_config(&format!(
+        "gateway {{ name: A, listen: \"127.0.0.1:-1\", gateways: [ {{ name: X, url: \"nats://127.0.0.1:{fport}\" }} ] }}"
+    ));
+    let (sock, _) = tokio::time::timeout(Duration::from_secs(10), fake.accept())
+        .await
+        .expect("rnats dials the remote gateway")
+        .unwrap();
+    let (mut rd, mut wr) = sock.into_split();
+    let mut buf = Vec::new();
+    wr.write_all(b"INFO {\"server_id\":\"FAKEX\",\"server_name\":\"x1\",\"proto\":1,\"headers\":true,\"gateway\":\"X\"}\r\n")
+        .await
+        .unwrap();
+    let hello = read_until(&mut rd, &mut buf, b"\"gateway\":\"A\"").await;
+    assert!(rnats_itest::contains(&hello, b"CONNECT {"), "{hello:?}");
+    let client = rnats_itest::connect(&server).await;
+
+    // Optimistic: everything goes.
+    client.publish("foo", "1".into()).await.unwrap();
+    client.flush().await.unwrap();
+    read_until(&mut rd, &mut buf, b"RMSG $G foo 1\r\n1\r\n").await;
+
+    // No interest in foo: it stops, bar still goes.
+    wr.write_all(b"RS- $G foo\r\nPING\r\n").await.unwrap();
+    read_until(&mut rd, &mut buf, b"PONG\r\n").await;
+    client.publish("foo", "2".into()).await.unwrap();
+    client.publish("bar", "3".into()).await.unwrap();
+    client.flush().await.unwrap();
+    let seen = read_until(&mut rd, &mut buf, b"RMSG $G bar 1\r\n3\r\n").await;
+    assert!(!rnats_itest::contains(&seen, b"RMSG $G foo"), "{}", String::from_utf8_lossy(&seen));
+
+    // The remote switches $G to interest-only with its one subscription.
+    wr.write_all(
+        b"INFO {\"gateway\":\"X\",\"gateway_cmd\":2,\"gateway_cmd_payload\":\"JEc=\"}\r\nRS+ $G baz\r\nINFO {\"gateway\":\"X\",\"gateway_cmd\":3,\"gateway_cmd_payload\":\"JEc=\"}\r\nPING\r\n",
+    )
+    .await
+    .unwrap();
+    read_until(&mut rd, &mut buf, b"PONG\r\n").await;
+    client.publish("bar", "4".into()).await.unwrap();
+    client.publish("baz", "5".into()).await.unwrap();
+    client.flush().await.unwrap();
+    let seen = read_until(&mut rd, &mut buf, b"RMSG $G baz 1\r\n5\r\n").await;
+    assert!(!rnats_itest::contains(&seen, b"RMSG $G bar"), "{}", String::from_utf8_lossy(&seen));
+}

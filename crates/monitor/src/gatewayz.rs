@@ -73,6 +73,8 @@ pub struct GwConnInfo {
 pub struct AccountGatewayz {
     pub name: String,
     pub interest_mode: &'static str,
+    #[serde(skip_serializing_if = "is_zero_usize")]
+    pub no_interest_count: usize,
     pub interest_only_threshold: u32,
 }
 
@@ -106,9 +108,10 @@ fn remote(c: &ConnSnapshot, now: DateTime<Utc>, accs: bool) -> RemoteGatewayz {
         accounts: if accs {
             c.accounts
                 .iter()
-                .map(|a| AccountGatewayz {
-                    name: a.clone(),
-                    interest_mode: "Interest-Only",
+                .map(|(name, mode, ni)| AccountGatewayz {
+                    name: name.clone(),
+                    interest_mode: mode,
+                    no_interest_count: *ni,
                     interest_only_threshold: INTEREST_ONLY_THRESHOLD,
                 })
                 .collect()
@@ -216,6 +219,10 @@ pub struct RemoteGatewayVarz {
 
 fn is_zero_f64(n: &f64) -> bool {
     *n == 0.0
+}
+
+fn is_zero_usize(n: &usize) -> bool {
+    *n == 0
 }
 
 fn is_zero_u32(n: &u32) -> bool {
