@@ -171,7 +171,7 @@ mod tests {
         assert!(m.no_interest("$G", b"foo"));
         assert!(!m.wants("$G", b"foo"));
         assert!(m.wants("$G", b"bar"));
-        assert!(m.interest("$G", b"f*"));
+        assert!(m.interest("$G", b"*"));
         assert!(m.wants("$G", b"foo"));
         m.account_interest("$G", false);
         assert!(!m.wants("$G", b"bar"));
