@@ -306,11 +306,9 @@ impl Hooks for ClusterHooks {
         };
         let sink = r.sink.clone();
         let size = msg.payload.len() + msg.headers.map_or(0, <[u8]>::len);
-        r.client
-            .out
-            .push(Some(size), |b| {
-                rnats_core::subscription::RemoteSink::encode(&*sink, b, account, msg, &[])
-            });
+        r.client.out.push(Some(size), |b| {
+            rnats_core::subscription::RemoteSink::encode(&*sink, b, account, msg, &[])
+        });
         r.client.out.flush();
         true
     }

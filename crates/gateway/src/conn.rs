@@ -22,8 +22,8 @@ use rnats_core::subscription::{RemoteSink, SubRef, Subscription};
 use rnats_proto::route::{self, RouteConnect, RouteOp, RouteParser, RoutedMsg};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use crate::proto::{GatewayInfo, CMD_ALL_SUBS_COMPLETE, CMD_ALL_SUBS_START, CMD_GOSSIP};
 use crate::optimistic::Modes;
+use crate::proto::{GatewayInfo, CMD_ALL_SUBS_COMPLETE, CMD_ALL_SUBS_START, CMD_GOSSIP};
 use crate::{dial, interest, reply, AccountCache, Gateway};
 
 /// What the handshake learned about the remote server.
@@ -86,7 +86,10 @@ pub struct GatewaySink {
 
 impl RemoteSink for GatewaySink {
     fn wants(&self, account: &Account, msg: &Message<'_>, queues: &[&[u8]]) -> bool {
-        !queues.is_empty() || self.modes.wants(&account.name, msg.route.unwrap_or(msg.subject))
+        !queues.is_empty()
+            || self
+                .modes
+                .wants(&account.name, msg.route.unwrap_or(msg.subject))
     }
 
     fn encode(&self, out: &mut BytesMut, account: &Account, msg: &Message<'_>, queues: &[&[u8]]) {
@@ -174,7 +177,9 @@ pub async fn run<R, W>(
         ping_interval,
         ping_max: opts.ping_max,
         write_deadline: gw.opts.write_deadline.unwrap_or(opts.write_deadline),
-        auth_timeout: (!is_out).then_some(gw.opts.auth_timeout).filter(|_| auth_required),
+        auth_timeout: (!is_out)
+            .then_some(gw.opts.auth_timeout)
+            .filter(|_| auth_required),
     };
     let writer = tokio::spawn(writer::run(client.clone(), wr, cfg));
     if is_out {
@@ -292,7 +297,10 @@ impl Reader {
                     let account = String::from_utf8_lossy(&rest[2..nl]).trim().to_string();
                     used += nl + 1;
                     if self.conn.outbound && !account.is_empty() {
-                        self.conn.sink.modes.account_interest(&account, rest[1] == b'+');
+                        self.conn
+                            .sink
+                            .modes
+                            .account_interest(&account, rest[1] == b'+');
                     }
                     continue;
                 }
@@ -351,7 +359,11 @@ impl Reader {
                 tracing::error!(
                     "{} - Unexpected protocol on {} gateway connection",
                     client.log_prefix(),
-                    if self.conn.outbound { "outbound" } else { "inbound" }
+                    if self.conn.outbound {
+                        "outbound"
+                    } else {
+                        "inbound"
+                    }
                 );
                 return Err(Close(CloseReason::ProtocolViolation, None));
             }
@@ -386,10 +398,16 @@ impl Reader {
             }
         }
         if opts.reject_unknown && !self.gw.remotes.lock().contains_key(&connect.gateway) {
-            tracing::error!("{prefix} - Rejecting connection from gateway {:?}", connect.gateway);
+            tracing::error!(
+                "{prefix} - Rejecting connection from gateway {:?}",
+                connect.gateway
+            );
             return Err(Close(
                 CloseReason::WrongGateway,
-                Some(format!("Connection to gateway {:?} rejected", self.gw.name())),
+                Some(format!(
+                    "Connection to gateway {:?} rejected",
+                    self.gw.name()
+                )),
             ));
         }
         {
@@ -455,7 +473,10 @@ impl Reader {
         }
         if first {
             if info.name == self.state.server_name && !info.name.is_empty() {
-                tracing::error!("{prefix} - Remote server has a duplicate name: {:?}", info.name);
+                tracing::error!(
+                    "{prefix} - Remote server has a duplicate name: {:?}",
+                    info.name
+                );
                 return Err(Close(CloseReason::DuplicateServerName, None));
             }
             let opts = &self.gw.opts;
@@ -481,7 +502,10 @@ impl Reader {
             let mut out = connect.to_line();
             out.extend_from_slice(&our_info(&self.gw, &self.state).to_line());
             self.conn.client.out.send_now(&out);
-            self.conn.sink.headers.store(info.headers, Ordering::Relaxed);
+            self.conn
+                .sink
+                .headers
+                .store(info.headers, Ordering::Relaxed);
             // A remote that does not promise interest-only mode gets
             // everything of an account until it says otherwise.
             self.conn
@@ -531,7 +555,10 @@ impl Reader {
     fn on_inbound_first_info(&mut self, info: GatewayInfo) -> Result<(), Close> {
         let prefix = self.conn.client.log_prefix();
         if !info.name.is_empty() && info.name == self.state.server_name {
-            tracing::error!("{prefix} - Remote server has a duplicate name: {:?}", info.name);
+            tracing::error!(
+                "{prefix} - Remote server has a duplicate name: {:?}",
+                info.name
+            );
             return Err(Close(CloseReason::DuplicateServerName, None));
         }
         {
@@ -648,7 +675,9 @@ impl Reader {
             if cluster != self.gw.cluster_hash.as_bytes() {
                 return;
             }
-            if server != self.gw.server_hash.as_bytes() && self.to_origin_server(name, server, &m) {
+            if server != self.gw.server_hash.as_bytes()
+                && self.send_to_origin_server(name, server, &m)
+            {
                 return;
             }
             subject = real;
@@ -676,7 +705,7 @@ impl Reader {
 
     /// Sends a routed reply to the server of our cluster whose id hashes
     /// to `server` (nats-server's `getRouteByHash`); false if none.
-    fn to_origin_server(&mut self, account: &[u8], server: &[u8], m: &RoutedMsg<'_>) -> bool {
+    fn send_to_origin_server(&mut self, account: &[u8], server: &[u8], m: &RoutedMsg<'_>) -> bool {
         let Some(acc) = self.account(account) else {
             return false;
         };

@@ -165,11 +165,9 @@ async fn solicit(gw: &Arc<Gateway>, name: &str) {
                 ),
             }
         }
-        if cfg.implicit && attempts > gw.opts.connect_retries {
-            if !has_inbound(gw, name) {
-                gw.remotes.lock().remove(name);
-                return;
-            }
+        if cfg.implicit && attempts > gw.opts.connect_retries && !has_inbound(gw, name) {
+            gw.remotes.lock().remove(name);
+            return;
         }
         tokio::time::sleep(delay).await;
         if gw.opts.connect_backoff {

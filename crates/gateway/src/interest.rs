@@ -124,7 +124,12 @@ pub(crate) fn inbound_registered(g: &Gateway, state: &ServerState, c: &Arc<GwCon
         }
     }
     c.client.out.send_now(&out);
-    let mut names: Vec<String> = state.accounts.all().iter().map(|a| a.name.clone()).collect();
+    let mut names: Vec<String> = state
+        .accounts
+        .all()
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
     for a in accounts.keys() {
         if !names.contains(a) {
             names.push(a.clone());

@@ -183,10 +183,12 @@ pub async fn start(state: &Arc<ServerState>) -> Result<Option<Arc<Gateway>>, Gat
             port: opts.port,
             source,
         })?;
-    let listen = listener.local_addr().map_err(|source| GatewayError::Listen {
-        port: opts.port,
-        source,
-    })?;
+    let listen = listener
+        .local_addr()
+        .map_err(|source| GatewayError::Listen {
+            port: opts.port,
+            source,
+        })?;
     let url = match &opts.advertise {
         Some(a) if a.contains(':') => a.clone(),
         Some(a) => format!("{a}:{}", listen.port()),
@@ -199,10 +201,7 @@ pub async fn start(state: &Arc<ServerState>) -> Result<Option<Arc<Gateway>>, Gat
             join_host_port(&host, listen.port())
         }
     };
-    tracing::info!(
-        "Gateway name is {}",
-        opts.name
-    );
+    tracing::info!("Gateway name is {}", opts.name);
     tracing::info!(
         "Listening for gateways connections on {}",
         join_host_port(&opts.host, listen.port())

@@ -119,7 +119,10 @@ impl Modes {
         }
         let mut accs = self.accounts.lock();
         if interested {
-            if accs.get(account).is_some_and(|a| a.mode == Mode::Optimistic) {
+            if accs
+                .get(account)
+                .is_some_and(|a| a.mode == Mode::Optimistic)
+            {
                 accs.remove(account);
             }
         } else {
@@ -133,7 +136,11 @@ impl Modes {
     /// `gateway_cmd` 2: the remote starts sending all its interest.
     pub fn start_switch(&self, account: &str) {
         if self.enabled.load(Ordering::Relaxed) {
-            self.accounts.lock().entry(account.to_string()).or_default().mode = Mode::Transitioning;
+            self.accounts
+                .lock()
+                .entry(account.to_string())
+                .or_default()
+                .mode = Mode::Transitioning;
         }
     }
 

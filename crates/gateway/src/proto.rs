@@ -22,7 +22,11 @@ fn is_zero(n: &u8) -> bool {
 pub struct GatewayInfo {
     #[serde(rename = "server_id", default)]
     pub id: String,
-    #[serde(rename = "server_name", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "server_name",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,

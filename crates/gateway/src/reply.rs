@@ -16,11 +16,14 @@ const RECENT: Duration = Duration::from_secs(2);
 /// `_GR_.` + 6 + `.` + 6 + `.`
 pub const SUBJECT_OFFSET: usize = 19;
 
+/// A subscription's account, subject and when it was made.
+type RecentSub = (String, Box<[u8]>, Instant);
+
 /// Subscriptions made in the last two seconds, per account.
 #[derive(Default)]
 pub struct Recent {
     len: AtomicUsize,
-    subs: Mutex<Vec<(String, Box<[u8]>, Instant)>>,
+    subs: Mutex<Vec<RecentSub>>,
 }
 
 impl Recent {
@@ -52,7 +55,11 @@ pub fn split(subject: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     if subject.len() <= SUBJECT_OFFSET || !subject.starts_with(b"_GR_.") {
         return None;
     }
-    Some((&subject[5..11], &subject[12..18], &subject[SUBJECT_OFFSET..]))
+    Some((
+        &subject[5..11],
+        &subject[12..18],
+        &subject[SUBJECT_OFFSET..],
+    ))
 }
 
 #[cfg(test)]
@@ -62,7 +69,10 @@ mod tests {
     #[test]
     fn split_routed_reply() {
         let (c, s, subj) = split(b"_GR_.abcdef.123456._INBOX.x").unwrap();
-        assert_eq!((c, s, subj), (&b"abcdef"[..], &b"123456"[..], &b"_INBOX.x"[..]));
+        assert_eq!(
+            (c, s, subj),
+            (&b"abcdef"[..], &b"123456"[..], &b"_INBOX.x"[..])
+        );
         assert!(split(b"_GR_.abc").is_none());
         assert!(split(b"_INBOX.abcdefghijklmnopqrs").is_none());
     }

@@ -31,7 +31,14 @@ fn gateway_block(name: &str, port: u16, a: &[u16], b: &[u16]) -> String {
     )
 }
 
-fn cluster(name: &str, kinds: [Kind; 2], own: &[u16], a: &[u16], b: &[u16], extra: &[&[&str]; 2]) -> TestCluster {
+fn cluster(
+    name: &str,
+    kinds: [Kind; 2],
+    own: &[u16],
+    a: &[u16],
+    b: &[u16],
+    extra: &[&[&str]; 2],
+) -> TestCluster {
     let mut c = TestCluster::new(2);
     c.name = name.to_string();
     for (i, kind) in kinds.into_iter().enumerate() {
@@ -63,7 +70,11 @@ impl Super {
         let gwb = free_ports(2);
         let ca = cluster("A", a, &gwa, &gwa, &gwb, extra_a);
         let cb = cluster("B", b, &gwb, &gwa, &gwb, extra_b);
-        Super { a: ca, b: cb, gw_a: gwa }
+        Super {
+            a: ca,
+            b: cb,
+            gw_a: gwa,
+        }
     }
 
     fn logs(&self) -> String {
@@ -118,7 +129,10 @@ async fn messages_both_ways(s: &Super) {
     let m = next(&mut sub_a, "b0 -> a1").await;
     assert_eq!(&m.payload[..], b"hello a");
     assert_eq!(
-        m.headers.as_ref().and_then(|h| h.get("X-Gw")).map(|v| v.as_str()),
+        m.headers
+            .as_ref()
+            .and_then(|h| h.get("X-Gw"))
+            .map(|v| v.as_str()),
         Some("1")
     );
 
@@ -128,7 +142,9 @@ async fn messages_both_ways(s: &Super) {
     interest_barrier(&a0, &b1).await;
     let mut sub_b2 = b1.subscribe("gw.b.2").await.unwrap();
     interest_barrier(&a0, &b1).await;
-    a0.publish("gw.b.1", Bytes::from_static(b"late")).await.unwrap();
+    a0.publish("gw.b.1", Bytes::from_static(b"late"))
+        .await
+        .unwrap();
     a0.publish("gw.b.2", Bytes::from_static(b"second"))
         .await
         .unwrap();
@@ -150,7 +166,9 @@ async fn queue_prefers_local(s: &Super) {
     interest_barrier(&a0, &b0).await;
     let n = 20;
     for i in 0..n {
-        a0.publish("gw.q", Bytes::from(format!("{i}"))).await.unwrap();
+        a0.publish("gw.q", Bytes::from(format!("{i}")))
+            .await
+            .unwrap();
     }
     for i in 0..n {
         let m = next(&mut qa, "local queue member").await;
@@ -226,7 +244,10 @@ async fn implicit_gateways(s: &Super, c_kind: Kind) {
             let x = side.connect(i).await;
             for (from, to) in [(&x, &c0), (&c0, &x)] {
                 let barrier = interest_barrier(from, to);
-                if tokio::time::timeout(Duration::from_secs(8), barrier).await.is_err() {
+                if tokio::time::timeout(Duration::from_secs(8), barrier)
+                    .await
+                    .is_err()
+                {
                     panic!(
                         "{}{i} and C0 do not reach each other\n{}\n{}",
                         side.name,
@@ -251,7 +272,10 @@ fn keys(v: &serde_json::Value) -> BTreeSet<String> {
 async fn some_inbound(http: &[u16], remote: &str) -> serde_json::Value {
     for &p in http {
         let v = rnats_itest::http::get_json(p, "/gatewayz?accs=1").await;
-        if v["inbound_gateways"][remote].as_array().is_some_and(|l| !l.is_empty()) {
+        if v["inbound_gateways"][remote]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+        {
             return v["inbound_gateways"][remote][0].clone();
         }
     }
@@ -275,15 +299,21 @@ async fn gatewayz_shape(rnats_http: &[u16], reference_http: &[u16]) {
     assert_eq!(keys(&ro["connection"]), keys(&go["connection"]));
     assert_eq!(ro["connection"]["kind"], "Gateway");
     let racc = ro["accounts"].as_array().expect("rnats outbound accounts");
-    let gacc = go["accounts"].as_array().expect("reference outbound accounts");
+    let gacc = go["accounts"]
+        .as_array()
+        .expect("reference outbound accounts");
     assert!(
         racc.iter()
             .any(|a| a["name"] == "$G" && a["interest_mode"] == "Interest-Only"),
         "{r:#}"
     );
     let counts = ["num_subs", "num_queue_subs"];
-    let without_counts =
-        |v: &serde_json::Value| -> BTreeSet<String> { keys(v).into_iter().filter(|k| !counts.contains(&k.as_str())).collect() };
+    let without_counts = |v: &serde_json::Value| -> BTreeSet<String> {
+        keys(v)
+            .into_iter()
+            .filter(|k| !counts.contains(&k.as_str()))
+            .collect()
+    };
     assert_eq!(without_counts(&racc[0]), without_counts(&gacc[0]));
     let ri = some_inbound(rnats_http, "B").await;
     let gi = some_inbound(reference_http, "A").await;
@@ -368,7 +398,8 @@ fn gateway_config_errors() {
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{}: {conf} accepted", bin.display());
             assert!(
-                err.lines().any(|l| l.ends_with(&format!("-server: {want}"))),
+                err.lines()
+                    .any(|l| l.ends_with(&format!("-server: {want}"))),
                 "{}: {conf}: stderr {err}",
                 bin.display()
             );
@@ -438,7 +469,11 @@ async fn gateway_optimistic_mode_on_the_wire() {
     client.publish("bar", "3".into()).await.unwrap();
     client.flush().await.unwrap();
     let seen = read_until(&mut rd, &mut buf, b"RMSG $G bar 1\r\n3\r\n").await;
-    assert!(!rnats_itest::contains(&seen, b"RMSG $G foo"), "{}", String::from_utf8_lossy(&seen));
+    assert!(
+        !rnats_itest::contains(&seen, b"RMSG $G foo"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
 
     // The remote switches $G to interest-only with its one subscription.
     wr.write_all(
@@ -451,5 +486,9 @@ async fn gateway_optimistic_mode_on_the_wire() {
     client.publish("baz", "5".into()).await.unwrap();
     client.flush().await.unwrap();
     let seen = read_until(&mut rd, &mut buf, b"RMSG $G baz 1\r\n5\r\n").await;
-    assert!(!rnats_itest::contains(&seen, b"RMSG $G bar"), "{}", String::from_utf8_lossy(&seen));
+    assert!(
+        !rnats_itest::contains(&seen, b"RMSG $G bar"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
 }

@@ -251,7 +251,15 @@ impl GatewayVarz {
                     // Go shows each URL's host:port.
                     urls: urls
                         .iter()
-                        .map(|u| u.rsplit("://").next().unwrap_or(u).rsplit('@').next().unwrap_or(u).to_string())
+                        .map(|u| {
+                            u.rsplit("://")
+                                .next()
+                                .unwrap_or(u)
+                                .rsplit('@')
+                                .next()
+                                .unwrap_or(u)
+                                .to_string()
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -278,7 +286,8 @@ pub fn stats(state: &ServerState) -> Vec<GatewayStat> {
     rnats_gateway::gatewayz::outbound(&gw)
         .into_iter()
         .map(|c| {
-            let ins: Vec<&ConnSnapshot> = inbound.iter().filter(|i| i.gateway == c.gateway).collect();
+            let ins: Vec<&ConnSnapshot> =
+                inbound.iter().filter(|i| i.gateway == c.gateway).collect();
             GatewayStat {
                 gwid: c.cid,
                 sent: MsgBytes {

@@ -189,9 +189,7 @@ fn authorization(
         match key.to_ascii_lowercase().as_str() {
             "user" | "username" => g.username = Some(v.as_str()?.to_string()),
             "pass" | "password" => g.password = Some(v.as_str()?.to_string()),
-            "token" => {
-                return Err(block.invalid("Gateway authorization does not support tokens"))
-            }
+            "token" => return Err(block.invalid("Gateway authorization does not support tokens")),
             "users" => {
                 return Err(block.invalid("Gateway authorization does not allow multiple users"))
             }
@@ -296,9 +294,12 @@ mod tests {
             g.validate().unwrap_err(),
             "gateway \"A\" has no port specified (select -1 for random port)"
         );
-        let g = parse_str("gateway { name: A, port: 1, gateways: [ {url: \"nats://h:1\"} ] }")
-            .unwrap();
-        assert_eq!(g.validate().unwrap_err(), "gateway in the list 0 has no name");
+        let g =
+            parse_str("gateway { name: A, port: 1, gateways: [ {url: \"nats://h:1\"} ] }").unwrap();
+        assert_eq!(
+            g.validate().unwrap_err(),
+            "gateway in the list 0 has no name"
+        );
         let g = parse_str("gateway { name: A, port: 1, gateways: [ {name: B} ] }").unwrap();
         assert_eq!(g.validate().unwrap_err(), "gateway \"B\" has no URL");
         let e = parse_str("gateway { name: \"A B\", port: 1 }").unwrap_err();
