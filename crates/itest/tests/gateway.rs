@@ -326,6 +326,45 @@ async fn gatewayz_shape(rnats_http: &[u16], reference_http: &[u16]) {
     assert_eq!(v["gateway"]["gateways"][0]["name"], "A");
 }
 
+/// Our cluster's gateway URLs reach every server (route INFO `gateway_url`):
+/// the INFO on `A0`'s gateway port lists `A1`'s URL too.
+async fn gateway_urls_gossiped(s: &Super) {
+    use tokio::io::AsyncReadExt;
+    let want: Vec<String> = s.gw_a.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", s.gw_a[0]))
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
+            .await
+            .expect("gateway INFO")
+            .unwrap();
+        let line = String::from_utf8_lossy(&buf[..n]).to_string();
+        let json = line.trim_start_matches("INFO ").trim();
+        let info: serde_json::Value = serde_json::from_str(json).expect("INFO json");
+        let urls: Vec<String> = info["gateway_urls"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(info["gateway"], "A");
+        assert_eq!(info["gateway_iom"], true);
+        if want.iter().all(|w| urls.contains(w)) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gateway_urls {urls:?} lack {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn gateway_rnats_rnats() {
     let s = Super::start([Kind::Rnats; 2], [Kind::Rnats; 2]);
@@ -334,6 +373,7 @@ async fn gateway_rnats_rnats() {
     queue_prefers_local(&s).await;
     request_reply(&s).await;
     implicit_gateways(&s, Kind::Rnats).await;
+    gateway_urls_gossiped(&s).await;
     let errors = rnats_itest::cluster::error_lines(&s.logs());
     assert!(errors.is_empty(), "errors in logs: {errors:?}");
 }
@@ -490,5 +530,56 @@ async fn gateway_optimistic_mode_on_the_wire() {
         !rnats_itest::contains(&seen, b"RMSG $G bar"),
         "{}",
         String::from_utf8_lossy(&seen)
+    );
+}
+
+/// `gateway { authorization }`: credentials in the remote URLs get in
+/// (rnats with nats-server as `B` when present), wrong ones are refused.
+#[tokio::test]
+async fn gateway_authorization() {
+    let b_kind = if rnats_itest::cluster::reference_bin().is_some() {
+        Kind::Reference
+    } else {
+        eprintln!("gateway_authorization: reference nats-server missing, B is rnats");
+        Kind::Rnats
+    };
+    let p = free_ports(3);
+    let block = |name: &str, port: u16, remote: &str, creds: &str, rport: u16| {
+        format!(
+            "gateway {{\n  name: \"{name}\"\n  listen: \"127.0.0.1:{port}\"\n  authorization {{ user: gw, password: s3cret }}\n  gateways: [ {{ name: \"{remote}\", url: \"nats://{creds}@127.0.0.1:{rport}\" }} ]\n}}"
+        )
+    };
+    let single = |name: &str, kind: Kind, conf: String| {
+        let mut c = TestCluster::new(1);
+        c.name = name.to_string();
+        c.add(
+            NodeOpts::new(kind)
+                .server_name(&format!("{name}0"))
+                .cluster_name(name)
+                .routes_to(&[0])
+                .conf_lines(&[&conf]),
+        );
+        c
+    };
+    let a = single("A", Kind::Rnats, block("A", p[0], "B", "gw:s3cret", p[1]));
+    let b = single("B", b_kind, block("B", p[1], "A", "gw:s3cret", p[0]));
+    let (ca, cb) = (a.connect(0).await, b.connect(0).await);
+    interest_barrier(&ca, &cb).await;
+    interest_barrier(&cb, &ca).await;
+    let c = single("C", Kind::Rnats, block("C", p[2], "A", "gw:wrong", p[0]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !a.logs().contains("authentication error") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A did not refuse C's credentials:\n{}\n{}",
+            a.logs(),
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !a.logs().contains("Inbound gateway connection from \"C\""),
+        "{}",
+        a.logs()
     );
 }
