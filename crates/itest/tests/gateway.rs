@@ -4,10 +4,14 @@
 //! then the remote one), request-reply across clusters (`_GR_` replies).
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
+#[path = "common/certs.rs"]
+mod certs;
+
 use rnats_itest::cluster::{free_ports, interest_barrier, Kind, NodeOpts, TestCluster};
 
 /// Two clusters whose servers all list both clusters' gateway URLs.
@@ -533,6 +537,20 @@ async fn gateway_optimistic_mode_on_the_wire() {
     );
 }
 
+/// A one-server cluster `name` with `conf` (a `gateway {}` block).
+fn single(name: &str, kind: Kind, conf: String) -> TestCluster {
+    let mut c = TestCluster::new(1);
+    c.name = name.to_string();
+    c.add(
+        NodeOpts::new(kind)
+            .server_name(&format!("{name}0"))
+            .cluster_name(name)
+            .routes_to(&[0])
+            .conf_lines(&[&conf]),
+    );
+    c
+}
+
 /// `gateway { authorization }`: credentials in the remote URLs get in
 /// (rnats with nats-server as `B` when present), wrong ones are refused.
 #[tokio::test]
@@ -549,18 +567,6 @@ async fn gateway_authorization() {
             "gateway {{\n  name: \"{name}\"\n  listen: \"127.0.0.1:{port}\"\n  authorization {{ user: gw, password: s3cret }}\n  gateways: [ {{ name: \"{remote}\", url: \"nats://{creds}@127.0.0.1:{rport}\" }} ]\n}}"
         )
     };
-    let single = |name: &str, kind: Kind, conf: String| {
-        let mut c = TestCluster::new(1);
-        c.name = name.to_string();
-        c.add(
-            NodeOpts::new(kind)
-                .server_name(&format!("{name}0"))
-                .cluster_name(name)
-                .routes_to(&[0])
-                .conf_lines(&[&conf]),
-        );
-        c
-    };
     let a = single("A", Kind::Rnats, block("A", p[0], "B", "gw:s3cret", p[1]));
     let b = single("B", b_kind, block("B", p[1], "A", "gw:s3cret", p[0]));
     let (ca, cb) = (a.connect(0).await, b.connect(0).await);
@@ -572,6 +578,56 @@ async fn gateway_authorization() {
         assert!(
             std::time::Instant::now() < deadline,
             "A did not refuse C's credentials:\n{}\n{}",
+            a.logs(),
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !a.logs().contains("Inbound gateway connection from \"C\""),
+        "{}",
+        a.logs()
+    );
+}
+
+/// Gateways over TLS (handshake first, certificates verified both ways):
+/// rnats with nats-server (or rnats) as `B`; a cluster whose certificate
+/// comes from another CA is refused.
+#[tokio::test]
+async fn gateway_tls() {
+    let b_kind = if rnats_itest::cluster::reference_bin().is_some() {
+        Kind::Reference
+    } else {
+        eprintln!("gateway_tls: reference nats-server missing, B is rnats");
+        Kind::Rnats
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let good = certs::node_certs(dir.path(), "good");
+    let rogue = certs::node_certs(dir.path(), "rogue");
+    let p = free_ports(3);
+    let block = |name: &str,
+                 port: u16,
+                 remote: &str,
+                 rport: u16,
+                 c: &(PathBuf, PathBuf, PathBuf)| {
+        format!(
+            "gateway {{\n  name: \"{name}\"\n  listen: \"127.0.0.1:{port}\"\n  tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", timeout: 3 }}\n  gateways: [ {{ name: \"{remote}\", url: \"nats://127.0.0.1:{rport}\" }} ]\n}}",
+            c.0.display(),
+            c.1.display(),
+            c.2.display()
+        )
+    };
+    let a = single("A", Kind::Rnats, block("A", p[0], "B", p[1], &good));
+    let b = single("B", b_kind, block("B", p[1], "A", p[0], &good));
+    let (ca, cb) = (a.connect(0).await, b.connect(0).await);
+    interest_barrier(&ca, &cb).await;
+    interest_barrier(&cb, &ca).await;
+    let c = single("C", Kind::Rnats, block("C", p[2], "A", p[0], &rogue));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !a.logs().contains("TLS gateway handshake error") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A did not refuse C's certificate:\n{}\n{}",
             a.logs(),
             c.logs()
         );
