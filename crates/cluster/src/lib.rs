@@ -313,6 +313,12 @@ impl Hooks for ClusterHooks {
         true
     }
 
+    fn has_peer_named(&self, _state: &ServerState, name: &str) -> bool {
+        self.0
+            .upgrade()
+            .is_some_and(|c| c.peers.lock().by_id.values().any(|p| p.info.name == name))
+    }
+
     fn broadcast_to_routes(&self, _state: &ServerState, line: &[u8]) {
         if let Some(c) = self.0.upgrade() {
             for r in c.peers.lock().all_routes() {

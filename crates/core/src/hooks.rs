@@ -50,6 +50,11 @@ pub trait Hooks: Send + Sync {
     /// gossip of a remote cluster to the rest of this cluster); the
     /// cluster feature sends it.
     fn broadcast_to_routes(&self, _state: &ServerState, _line: &[u8]) {}
+    /// Whether a server of this cluster (a route peer) is named `name`
+    /// (gateways refuse a remote server with a name taken here).
+    fn has_peer_named(&self, _state: &ServerState, _name: &str) -> bool {
+        false
+    }
     /// A feature asks for `msg` (in `account`) to go to the one peer server
     /// whose id `is_peer` accepts (a reply a gateway routed to that server);
     /// true if the cluster sent it.

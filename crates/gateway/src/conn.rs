@@ -472,7 +472,7 @@ impl Reader {
             dial::add_remote_urls(&self.gw, &expected, &info.gateway_urls);
         }
         if first {
-            if info.name == self.state.server_name && !info.name.is_empty() {
+            if is_duplicate_name(&self.state, &info.name) {
                 tracing::error!(
                     "{prefix} - Remote server has a duplicate name: {:?}",
                     info.name
@@ -554,7 +554,7 @@ impl Reader {
 
     fn on_inbound_first_info(&mut self, info: GatewayInfo) -> Result<(), Close> {
         let prefix = self.conn.client.log_prefix();
-        if !info.name.is_empty() && info.name == self.state.server_name {
+        if is_duplicate_name(&self.state, &info.name) {
             tracing::error!(
                 "{prefix} - Remote server has a duplicate name: {:?}",
                 info.name
@@ -740,6 +740,23 @@ impl Reader {
             self.state.remove_subscription(s);
         }
     }
+}
+
+/// nats-server's `isDuplicateServerName`: ours or a route peer's.
+fn is_duplicate_name(state: &ServerState, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    if name == state.server_name {
+        return true;
+    }
+    let found = std::cell::Cell::new(false);
+    state.raise(|h| {
+        if !found.get() && h.has_peer_named(state, name) {
+            found.set(true);
+        }
+    });
+    found.get()
 }
 
 /// The key of a remote's subscription in its connection's map.

@@ -14,6 +14,11 @@ mod certs;
 
 use rnats_itest::cluster::{free_ports, interest_barrier, Kind, NodeOpts, TestCluster};
 
+/// The tests of this file run one at a time: each picks free ports for
+/// its servers' listeners, and another test's many outgoing connections
+/// could take one of them before the server binds it.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Two clusters whose servers all list both clusters' gateway URLs.
 struct Super {
     a: TestCluster,
@@ -371,6 +376,7 @@ async fn gateway_urls_gossiped(s: &Super) {
 
 #[tokio::test]
 async fn gateway_rnats_rnats() {
+    let _serial = SERIAL.lock().await;
     let s = Super::start([Kind::Rnats; 2], [Kind::Rnats; 2]);
     formed(&s).await;
     messages_both_ways(&s).await;
@@ -384,6 +390,7 @@ async fn gateway_rnats_rnats() {
 
 #[tokio::test]
 async fn gateway_rnats_with_reference_cluster() {
+    let _serial = SERIAL.lock().await;
     if rnats_itest::cluster::reference_or_skip("gateway_rnats_with_reference_cluster").is_none() {
         return;
     }
@@ -482,6 +489,7 @@ async fn read_until(
 /// only the subjects it subscribed.
 #[tokio::test]
 async fn gateway_optimistic_mode_on_the_wire() {
+    let _serial = SERIAL.lock().await;
     use tokio::io::AsyncWriteExt;
     let fake = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let fport = fake.local_addr().unwrap().port();
@@ -583,6 +591,7 @@ async fn refused(a: &TestCluster, c: &TestCluster, why: &str) {
 /// (rnats with nats-server as `B` when present), wrong ones are refused.
 #[tokio::test]
 async fn gateway_authorization() {
+    let _serial = SERIAL.lock().await;
     let b_kind = reference_or_rnats("gateway_authorization");
     let p = free_ports(3);
     let block = |name: &str, port: u16, remote: &str, creds: &str, rport: u16| {
@@ -604,6 +613,7 @@ async fn gateway_authorization() {
 /// comes from another CA is refused.
 #[tokio::test]
 async fn gateway_tls() {
+    let _serial = SERIAL.lock().await;
     let b_kind = reference_or_rnats("gateway_tls");
     let dir = tempfile::tempdir().unwrap();
     let good = certs::node_certs(dir.path(), "good");
@@ -628,4 +638,40 @@ async fn gateway_tls() {
     interest_barrier(&cb, &ca).await;
     let c = single("C", Kind::Rnats, block("C", p[2], "A", p[0], &rogue));
     refused(&a, &c, "TLS gateway handshake error").await;
+}
+
+/// A remote server named like a server of our cluster (here `A1`, in
+/// cluster `B`) is refused by the other server of `A` too, which knows the
+/// name from its route (nats-server's `isDuplicateServerName`).
+#[tokio::test]
+async fn gateway_duplicate_server_name_in_cluster() {
+    let _serial = SERIAL.lock().await;
+    let gwa = free_ports(2);
+    let gwb = free_ports(2);
+    let a = cluster("A", [Kind::Rnats; 2], &gwa, &gwa, &gwb, &[&[], &[]]);
+    a.assert_formed().await;
+    let mut b = TestCluster::new(2);
+    b.name = "B".into();
+    for (i, name) in ["B0", "A1"].into_iter().enumerate() {
+        // B's servers know only A0's gateway URL.
+        let block = gateway_block("B", gwb[i], &gwa[..1], &gwb);
+        b.add(
+            NodeOpts::new(Kind::Rnats)
+                .server_name(name)
+                .cluster_name("B")
+                .routes_to(&[0, 1])
+                .conf_lines(&[&block]),
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let a0_log = || a.nodes[0].log();
+    while !a0_log().contains("Remote server has a duplicate name: \"A1\"") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A0 did not refuse B's \"A1\":\n{}\n{}",
+            a.logs(),
+            b.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
