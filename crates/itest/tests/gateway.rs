@@ -374,10 +374,22 @@ async fn gateway_urls_gossiped(s: &Super) {
     }
 }
 
+/// A server of `B` dies: `A`'s outbound connections to it are redialled to
+/// the other one (its URL was configured or learned), and traffic resumes.
+async fn remote_server_killed(s: &mut Super) {
+    s.b.nodes[0].kill();
+    let b1 = s.b.connect(1).await;
+    for i in 0..2 {
+        let a = s.a.connect(i).await;
+        interest_barrier(&a, &b1).await;
+        interest_barrier(&b1, &a).await;
+    }
+}
+
 #[tokio::test]
 async fn gateway_rnats_rnats() {
     let _serial = SERIAL.lock().await;
-    let s = Super::start([Kind::Rnats; 2], [Kind::Rnats; 2]);
+    let mut s = Super::start([Kind::Rnats; 2], [Kind::Rnats; 2]);
     formed(&s).await;
     messages_both_ways(&s).await;
     queue_prefers_local(&s).await;
@@ -386,6 +398,7 @@ async fn gateway_rnats_rnats() {
     gateway_urls_gossiped(&s).await;
     let errors = rnats_itest::cluster::error_lines(&s.logs());
     assert!(errors.is_empty(), "errors in logs: {errors:?}");
+    remote_server_killed(&mut s).await;
 }
 
 #[tokio::test]
