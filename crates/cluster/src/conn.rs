@@ -413,6 +413,17 @@ impl Reader {
     /// gossip (another server to dial) or updates (lame duck).
     fn on_info(&mut self, json: &[u8]) -> Result<(), Close> {
         let prefix = self.route.client.log_prefix();
+        // Gateway news travels in route INFOs (a peer's `gateway_url`, a
+        // remote gateway to connect to): the gateway feature handles them.
+        if let Ok(probe) = serde_json::from_slice::<GatewayProbe>(json) {
+            if probe.gateway_cmd != 0 || !probe.gateway_url.is_empty() {
+                self.state
+                    .raise(|h| h.route_gateway_info(&self.state, json));
+            }
+            if probe.gateway_cmd != 0 {
+                return Ok(());
+            }
+        }
         let mut info: RouteInfo = serde_json::from_slice(json).map_err(|e| {
             tracing::error!("{prefix} - Error parsing route INFO: {e}");
             Close(CloseReason::ProtocolViolation, None)
@@ -612,7 +623,7 @@ impl Reader {
         let (subject, route, reply) =
             match m.reply.and_then(|r| js_ack_deliver_idx(r).map(|i| (r, i))) {
                 Some((r, i)) => (&r[i + 1..], Some(m.subject), Some(&r[..i])),
-                None => (m.subject, None, m.reply),
+                None => (gateway_routed_subject(m.subject), None, m.reply),
             };
         let msg = Message {
             subject,
@@ -650,6 +661,26 @@ impl Reader {
         }
         peers::unregister(&self.cluster, &self.route);
     }
+}
+
+/// A reply a gateway routed to a server of this cluster
+/// (`_GR_.<cluster>.<server>.<subject>`) is delivered under its real subject.
+fn gateway_routed_subject(subject: &[u8]) -> &[u8] {
+    const OFFSET: usize = 19;
+    if subject.len() > OFFSET && subject.starts_with(b"_GR_.") {
+        &subject[OFFSET..]
+    } else {
+        subject
+    }
+}
+
+/// The gateway fields of a route INFO.
+#[derive(serde::Deserialize)]
+struct GatewayProbe {
+    #[serde(default)]
+    gateway_cmd: u8,
+    #[serde(default)]
+    gateway_url: String,
 }
 
 /// The key of a peer's subscription in its connection's map.

@@ -131,6 +131,12 @@ impl Cluster {
         info
     }
 
+    /// Sets our gateway URL in the route INFO (so every server of the
+    /// cluster knows all its gateway URLs), for routes made from now on.
+    pub fn set_gateway_url(&self, url: &str) {
+        self.info.write().gateway_url = url.to_string();
+    }
+
     /// Adopts a peer's cluster name (ours was generated).
     pub(crate) fn adopt_name(&self, name: &str, dynamic: bool) {
         *self.name.write() = name.to_string();
@@ -274,6 +280,50 @@ impl Hooks for ClusterHooks {
     fn account_added(&self, _state: &Arc<ServerState>, account: &Arc<Account>) {
         if let Some(c) = self.0.upgrade() {
             interest::account_added(&c, account);
+        }
+    }
+
+    fn send_to_peer(
+        &self,
+        _state: &ServerState,
+        is_peer: &dyn Fn(&str) -> bool,
+        account: &Account,
+        msg: &rnats_core::router::Message<'_>,
+    ) -> bool {
+        let Some(c) = self.0.upgrade() else {
+            return false;
+        };
+        let route = {
+            let peers = c.peers.lock();
+            peers
+                .by_id
+                .iter()
+                .find(|(id, _)| is_peer(id))
+                .and_then(|(_, p)| p.route_for(&c, &account.name).cloned())
+        };
+        let Some(r) = route else {
+            return false;
+        };
+        let sink = r.sink.clone();
+        let size = msg.payload.len() + msg.headers.map_or(0, <[u8]>::len);
+        r.client.out.push(Some(size), |b| {
+            rnats_core::subscription::RemoteSink::encode(&*sink, b, account, msg, &[])
+        });
+        r.client.out.flush();
+        true
+    }
+
+    fn has_peer_named(&self, _state: &ServerState, name: &str) -> bool {
+        self.0
+            .upgrade()
+            .is_some_and(|c| c.peers.lock().by_id.values().any(|p| p.info.name == name))
+    }
+
+    fn broadcast_to_routes(&self, _state: &ServerState, line: &[u8]) {
+        if let Some(c) = self.0.upgrade() {
+            for r in c.peers.lock().all_routes() {
+                r.client.out.send_now(line);
+            }
         }
     }
 }

@@ -39,6 +39,34 @@ pub trait Hooks: Send + Sync {
     /// server's) was added to (`added`) or removed from its account's
     /// sublist. Called once per actual change, with no sublist lock held.
     fn interest_changed(&self, _state: &ServerState, _sub: &SubRef, _added: bool) {}
+    /// A peer server's subscription (a route's or a gateway's, one with a
+    /// `remote` sink) was added or removed: gateways tell other clusters
+    /// about the whole cluster's interest, routes' included.
+    fn peer_interest_changed(&self, _state: &ServerState, _sub: &SubRef, _added: bool) {}
+    /// A route brought an `INFO` about gateways (`gateway_cmd` gossip of a
+    /// remote cluster, or a peer's `gateway_url`), raw JSON.
+    fn route_gateway_info(&self, _state: &ServerState, _json: &[u8]) {}
+    /// A feature asks for a protocol line on every route (the gateways'
+    /// gossip of a remote cluster to the rest of this cluster); the
+    /// cluster feature sends it.
+    fn broadcast_to_routes(&self, _state: &ServerState, _line: &[u8]) {}
+    /// Whether a server of this cluster (a route peer) is named `name`
+    /// (gateways refuse a remote server with a name taken here).
+    fn has_peer_named(&self, _state: &ServerState, _name: &str) -> bool {
+        false
+    }
+    /// A feature asks for `msg` (in `account`) to go to the one peer server
+    /// whose id `is_peer` accepts (a reply a gateway routed to that server);
+    /// true if the cluster sent it.
+    fn send_to_peer(
+        &self,
+        _state: &ServerState,
+        _is_peer: &dyn Fn(&str) -> bool,
+        _account: &Account,
+        _msg: &crate::router::Message<'_>,
+    ) -> bool {
+        false
+    }
     /// Lame-duck mode began (before clients are told).
     fn lame_duck(&self, _state: &ServerState) {}
     /// The server is shutting down (after accepting stopped, before clients

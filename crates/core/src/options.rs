@@ -91,6 +91,8 @@ pub struct Options {
     /// The `cluster {}` block (or `--cluster`/`--routes` flags): routes to
     /// the other servers of this cluster. `None`: a single server.
     pub cluster: Option<ClusterOptions>,
+    /// The `gateway {}` block: links to other clusters (super-cluster).
+    pub gateway: Option<crate::config::gateway::GatewayOptions>,
     /// The `tls {}` block (or the `--tls*` flags): TLS on the client port.
     pub tls: Option<TlsOptions>,
     /// `allow_non_tls`: with TLS configured, plaintext clients are accepted too.
@@ -287,6 +289,7 @@ impl Default for Options {
             max_memory_store: None,
             max_file_store: None,
             cluster: None,
+            gateway: None,
             tls: None,
             allow_non_tls: false,
             auth_timeout_set: false,

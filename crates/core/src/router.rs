@@ -116,6 +116,12 @@ pub fn route(
 /// groups, only those named in `queues`, served by a local member.
 /// A client's message goes to each interested peer once, naming the queue
 /// groups whose (member-weighted) pick fell on that peer.
+///
+/// Gateways (other clusters): a client's message goes to each interested
+/// gateway once; a queue group goes to one gateway only when no member in
+/// this cluster (local or behind a route) took it. A message from a gateway
+/// reaches local subscribers and routes (its named groups served anywhere in
+/// this cluster), never another gateway.
 pub fn route_from(
     state: &ServerState,
     account: &Account,
@@ -130,13 +136,20 @@ pub fn route_from(
         return false;
     }
     let from_peer = publisher.kind != ConnKind::Client;
+    // A gateway's message is this cluster's to spread over its routes.
+    let from_gateway = publisher.kind == ConnKind::Gateway;
+    let route_hop = from_peer && !from_gateway;
+    let may_send = |sub: &SubRef| match sub.client.kind {
+        ConnKind::Gateway => !from_peer,
+        _ => !route_hop,
+    };
     let echo = publisher.echo();
     let mut delivered = false;
     // Peers that get this message, with the queue groups each must serve.
     let mut remotes: Vec<(&SubRef, Vec<&[u8]>)> = Vec::new();
     for sub in &result.psubs {
         if sub.remote.is_some() {
-            if !from_peer && !remotes.iter().any(|(r, _)| same_peer(r, sub)) {
+            if may_send(sub) && !remotes.iter().any(|(r, _)| same_peer(r, sub)) {
                 remotes.push((sub, Vec::new()));
             }
             continue;
@@ -156,17 +169,27 @@ pub fn route_from(
             }
         }
         let n = group.members.len();
-        let start = pick_start(&group.members, from_peer);
+        let start = pick_start(&group.members, route_hop);
+        // A gateway member serves the group only if this cluster cannot.
+        let mut gateway_pick: Option<&SubRef> = None;
+        let mut served = false;
         for i in 0..n {
             let sub = &group.members[(start + i) % n];
             if sub.remote.is_some() {
-                if from_peer {
+                if sub.client.kind == ConnKind::Gateway {
+                    if !from_peer && gateway_pick.is_none() {
+                        gateway_pick = Some(sub);
+                    }
+                    continue;
+                }
+                if route_hop {
                     continue;
                 }
                 match remotes.iter_mut().find(|(r, _)| same_peer(r, sub)) {
                     Some((_, qs)) => qs.push(&group.name),
                     None => remotes.push((sub, vec![&group.name])),
                 }
+                served = true;
                 break;
             }
             if (!echo && sub.client.cid == publisher.cid) || (from_peer && sub.local_only) {
@@ -174,7 +197,14 @@ pub fn route_from(
             }
             if deliver(state, sub, publisher, msg, batch) {
                 delivered = true;
+                served = true;
                 break;
+            }
+        }
+        if let (false, Some(sub)) = (served, gateway_pick) {
+            match remotes.iter_mut().find(|(r, _)| same_peer(r, sub)) {
+                Some((_, qs)) => qs.push(&group.name),
+                None => remotes.push((sub, vec![&group.name])),
             }
         }
     }
@@ -222,6 +252,9 @@ fn deliver_remote(
     let Some(sink) = &sub.remote else {
         return false;
     };
+    if !sink.wants(account, msg, queues) {
+        return false;
+    }
     let client = &sub.client;
     let size = msg.payload.len() + msg.headers.map_or(0, <[u8]>::len);
     let push = client

@@ -46,6 +46,14 @@ pub trait RemoteSink: Send + Sync {
         msg: &Message<'_>,
         queues: &[&[u8]],
     );
+
+    /// Whether the peer wants this message at all (a gateway in optimistic
+    /// mode sends everything but subjects the remote said it has no
+    /// interest in). Checked before `encode`, with the queue groups the
+    /// frame would name.
+    fn wants(&self, _account: &Account, _msg: &Message<'_>, _queues: &[&[u8]]) -> bool {
+        true
+    }
 }
 
 pub struct Subscription {

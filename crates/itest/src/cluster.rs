@@ -100,6 +100,10 @@ pub struct NodeOpts {
     pub cluster_tls: Option<(PathBuf, PathBuf, PathBuf)>,
     /// More lines for the node's `cluster {}` block (e.g. `ping_interval: "1s"`).
     pub cluster_lines: Vec<String>,
+    /// Top-level config lines (e.g. a `gateway {}` block).
+    pub conf_lines: Vec<String>,
+    /// Server name (default `n<index>`); super-clusters need unique names.
+    pub server_name: Option<String>,
 }
 
 impl NodeOpts {
@@ -113,7 +117,19 @@ impl NodeOpts {
             extra_args: Vec::new(),
             cluster_tls: None,
             cluster_lines: Vec::new(),
+            conf_lines: Vec::new(),
+            server_name: None,
         }
+    }
+
+    pub fn server_name(mut self, name: &str) -> Self {
+        self.server_name = Some(name.to_string());
+        self
+    }
+
+    pub fn conf_lines(mut self, lines: &[&str]) -> Self {
+        self.conf_lines.extend(lines.iter().map(|l| l.to_string()));
+        self
     }
 
     pub fn cluster_lines(mut self, lines: &[&str]) -> Self {
@@ -350,7 +366,7 @@ impl TestCluster {
     pub fn add(&mut self, opts: NodeOpts) -> usize {
         let i = self.nodes.len();
         let (client_port, cluster_port) = self.ports_for(i);
-        let name = format!("n{i}");
+        let name = opts.server_name.clone().unwrap_or_else(|| format!("n{i}"));
         let cluster_name = opts
             .cluster_name
             .clone()
@@ -374,7 +390,10 @@ impl TestCluster {
             "-n".into(),
             name.clone(),
         ];
-        if opts.route_auth.is_some() || opts.cluster_tls.is_some() || !opts.cluster_lines.is_empty()
+        if opts.route_auth.is_some()
+            || opts.cluster_tls.is_some()
+            || !opts.cluster_lines.is_empty()
+            || !opts.conf_lines.is_empty()
         {
             // The whole cluster block in a config file, so that flags and
             // file do not have to be merged.
@@ -407,6 +426,9 @@ impl TestCluster {
                 writeln!(conf, "    \"{r}\"").unwrap();
             }
             writeln!(conf, "  ]\n}}").unwrap();
+            for l in &opts.conf_lines {
+                writeln!(conf, "{l}").unwrap();
+            }
             let path = self.dir.path().join(format!("{name}.conf"));
             std::fs::write(&path, conf).expect("write node config");
             args.push("-c".into());

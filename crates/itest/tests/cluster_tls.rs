@@ -4,55 +4,16 @@
 //! whose certificate comes from another CA is refused by the others. Also in
 //! a mixed cluster with nats-server, which must accept rnats's routes.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
 use rnats_itest::cluster::{interest_barrier, reference_or_skip, Kind, NodeOpts, TestCluster};
 use rnats_itest::{next_msg, sync, within};
 
+#[path = "common/certs.rs"]
+mod certs;
+use certs::node_certs;
+
 const LIMIT: Duration = Duration::from_secs(40);
-
-fn make_ca(name: &str) -> (rcgen::Certificate, KeyPair) {
-    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().expect("key");
-    (p.self_signed(&key).expect("self-signed"), key)
-}
-
-/// A CA and, signed by it, a node certificate for 127.0.0.1 usable on both
-/// ends of a route; written to `dir` as `<tag>-{ca,cert,key}.pem`.
-fn node_certs(dir: &std::path::Path, tag: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let ca = make_ca(&format!("{tag} CA"));
-    let mut p = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .expect("params");
-    p.distinguished_name.push(DnType::CommonName, "node");
-    p.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    let key = KeyPair::generate().expect("key");
-    let cert = p.signed_by(&key, &ca.0, &ca.1).expect("sign");
-    let write = |name: &str, text: &str| {
-        let path = dir.join(format!("{tag}-{name}.pem"));
-        std::fs::write(&path, text).expect("write pem");
-        path
-    };
-    (
-        write("cert", &cert.pem()),
-        write("key", &key.serialize_pem()),
-        write("ca", &ca.0.pem()),
-    )
-}
 
 async fn crosses(c: &TestCluster, from: usize, to: usize) {
     let sub_nc = c.connect(to).await;

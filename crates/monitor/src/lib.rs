@@ -16,6 +16,7 @@ pub mod sysacc;
 
 pub mod connz;
 pub mod dashboard;
+pub mod gatewayz;
 pub mod health;
 pub mod jsz;
 pub mod metrics;
@@ -120,7 +121,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         .route("/varz", get(varz::handle))
         .route("/connz", get(connz::handle))
         .route("/routez", get(routez::handle))
-        .route("/gatewayz", get(misc::gatewayz))
+        .route("/gatewayz", get(gatewayz::handle))
         .route("/leafz", get(misc::leafz))
         .route("/subsz", get(subsz::handle))
         .route("/subscriptionsz", get(subsz::handle))

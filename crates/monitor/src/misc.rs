@@ -71,24 +71,6 @@ pub async fn root(State(m): State<Arc<Monitor>>) -> Response {
 }
 
 #[derive(Serialize)]
-pub struct Gatewayz {
-    pub server_id: String,
-    pub now: String,
-    pub outbound_gateways: std::collections::BTreeMap<String, ()>,
-    pub inbound_gateways: std::collections::BTreeMap<String, ()>,
-}
-
-pub async fn gatewayz(State(m): State<Arc<Monitor>>) -> Response {
-    m.count("/gatewayz");
-    json_ok(&Gatewayz {
-        server_id: m.state.server_id.clone(),
-        now: go_time(&chrono::Utc::now()),
-        outbound_gateways: Default::default(),
-        inbound_gateways: Default::default(),
-    })
-}
-
-#[derive(Serialize)]
 pub struct Leafz {
     pub server_id: String,
     pub now: String,

@@ -19,6 +19,7 @@ pub use rnats_core::{
     account, auth, client, closed, config, gofmt, hooks, jwt, options, router, server, stats,
     subscription, tls, NATS_COMPAT_VERSION, RNATS_VERSION,
 };
+pub use rnats_gateway as gateway;
 pub use rnats_jetstream as jetstream;
 pub use rnats_monitor as monitor;
 pub use rnats_monitor::sysacc;

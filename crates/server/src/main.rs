@@ -83,6 +83,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    // nats-server's validateGatewayOptions, before the server starts.
+    if let Some(Err(e)) = opts.gateway.as_ref().map(|g| g.validate()) {
+        eprintln!("rnats-server: {e}");
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = logging::init(&logging::LogSettings::of(&opts)) {
         eprintln!("rnats-server: could not open log file: {e}");
         return ExitCode::FAILURE;
@@ -170,6 +175,14 @@ async fn run(opts: Options, loader: Arc<Loader>) {
         Ok(c) => c,
         Err(e) => logging::fatal(e.to_string()),
     };
+    let gateway = match rnats_server::gateway::start(&state).await {
+        Ok(g) => g,
+        Err(e) => logging::fatal(e.to_string()),
+    };
+    if let (Some(c), Some(g)) = (&cluster, &gateway) {
+        // Our route INFO tells cluster peers our gateway URL.
+        c.set_gateway_url(&g.url);
+    }
     if state.opts().jetstream {
         start_jetstream(&state);
     }

@@ -56,6 +56,12 @@ fn check_fixed(old: &Options, new: &Options) -> Result<(), String> {
     )?;
     same("HTTPPort", &old.http_port, &new.http_port)?;
     check_cluster(old.cluster.as_ref(), new.cluster.as_ref())?;
+    // nats-server refuses any gateway change on reload.
+    if old.gateway != new.gateway {
+        return Err(
+            "config reload not supported for Gateway: gateway changes need a restart".into(),
+        );
+    }
     same("LogFile", &old.log_file, &new.log_file)?;
     // Users and permissions inside accounts reload (they live in `auth`);
     // the accounts themselves, their exports, imports, mappings and
@@ -204,5 +210,22 @@ mod tests {
         // Adding a name-only block (no port) is still a change.
         let err = check_fixed(&conf("port: 4222"), &conf("cluster { name: x }")).unwrap_err();
         assert!(err.contains("cluster name"), "{err}");
+    }
+
+    #[test]
+    fn gateway_changes_are_refused() {
+        let conf = |text: &str| {
+            let map = rnats_conf::parse_str(text).unwrap();
+            let mut o = Options::default();
+            crate::config::apply(&map, &mut o).unwrap();
+            o
+        };
+        let base = "gateway { name: A, port: 7222 }";
+        assert!(check_fixed(&conf(base), &conf(base)).is_ok());
+        let err = check_fixed(&conf(base), &conf("gateway { name: B, port: 7222 }")).unwrap_err();
+        assert!(
+            err.starts_with("config reload not supported for Gateway"),
+            "{err}"
+        );
     }
 }

@@ -99,6 +99,8 @@ pub enum ConnKind {
     Client,
     /// A cluster route to another server.
     Route,
+    /// A gateway connection to a server of another cluster.
+    Gateway,
 }
 
 /// The part of a connection that other tasks reach: publishers write into its
@@ -195,6 +197,7 @@ impl ClientShared {
         let id = match self.kind {
             ConnKind::Client => "cid",
             ConnKind::Route => "rid",
+            ConnKind::Gateway => "gid",
         };
         format!(
             "{}:{} - {id}:{}",

@@ -51,6 +51,8 @@ pub struct ServerStats {
     pub slow_consumers: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slow_consumer_stats: Option<SlowConsumersStats>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<crate::gatewayz::GatewayStat>,
     pub active_servers: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jetstream: Option<varz::JetStreamVarz>,
@@ -114,6 +116,7 @@ impl ServerStats {
                 gateways: 0,
                 leafs: 0,
             }),
+            gateways: crate::gatewayz::stats(state),
             active_servers: 1,
             jetstream,
             gomaxprocs: cores,

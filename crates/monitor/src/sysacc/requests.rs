@@ -239,6 +239,15 @@ struct RoutezReq {
     subscriptions_detail: bool,
 }
 
+/// nats-server's `GatewayzOptions`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GatewayzReq {
+    name: String,
+    accounts: bool,
+    account_name: String,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct AccountzReq {
@@ -314,13 +323,12 @@ pub fn server(sys: &Sys, state: &ServerState, ep: ServerEndpoint, body: &[u8]) -
             data(&routez::build(state, opts))
         }
         ServerEndpoint::Gatewayz => {
-            let _: NoOptions = try_decode!(state, body);
-            data(&misc::Gatewayz {
-                server_id: state.server_id.clone(),
-                now: crate::go_time(&chrono::Utc::now()),
-                outbound_gateways: Default::default(),
-                inbound_gateways: Default::default(),
-            })
+            let o: GatewayzReq = try_decode!(state, body);
+            let opts = crate::gatewayz::GatewayzOptions {
+                name: o.name,
+                accs: o.accounts || !o.account_name.is_empty(),
+            };
+            data(&crate::gatewayz::build(state, &opts))
         }
         ServerEndpoint::Leafz => {
             let _: NoOptions = try_decode!(state, body);
