@@ -10,6 +10,7 @@ use rnats_conf::{ConfError, Map, Spanned};
 use crate::options::{Options, TlsOptions, WebsocketOptions};
 
 pub mod cluster;
+pub mod leafnode;
 
 /// Validates a `websocket {}` block beyond its syntax (TLS files, origins);
 /// the WebSocket feature registers it with [`set_websocket_check`] so a bad
@@ -38,7 +39,6 @@ pub struct Report {
 
 /// Top-level blocks and keys rnats accepts without acting on them yet.
 const NOT_YET: &[&str] = &[
-    "leafnodes",
     "gateway",
     "mqtt",
     "https",
@@ -217,6 +217,7 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
             }
             "allow_non_tls" => opts.allow_non_tls = v.as_bool()?,
             "cluster" => opts.cluster = Some(cluster::parse(v, &mut report)?),
+            "leafnodes" | "leaf" => opts.leafnode = Some(leafnode::parse(v, &mut report)?),
             "websocket" | "ws" => {
                 apply_websocket(v.as_map()?, &mut opts.websocket, &mut report)?;
                 if opts.websocket.enabled() {

@@ -39,6 +39,9 @@ pub trait Hooks: Send + Sync {
     /// server's) was added to (`added`) or removed from its account's
     /// sublist. Called once per actual change, with no sublist lock held.
     fn interest_changed(&self, _state: &ServerState, _sub: &SubRef, _added: bool) {}
+    /// A peer server's subscription (a route's or a leaf node's, one with a
+    /// `remote` sink) was added or removed: leaf nodes pass such interest on.
+    fn peer_interest_changed(&self, _state: &ServerState, _sub: &SubRef, _added: bool) {}
     /// Lame-duck mode began (before clients are told).
     fn lame_duck(&self, _state: &ServerState) {}
     /// The server is shutting down (after accepting stopped, before clients

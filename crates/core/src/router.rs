@@ -112,10 +112,13 @@ pub fn route(
 }
 
 /// [`route`] for every publisher. A message from a peer server (a route)
-/// reaches local subscribers only — never another peer — and, of the queue
+/// reaches local subscribers only — never another route — and, of the queue
 /// groups, only those named in `queues`, served by a local member.
 /// A client's message goes to each interested peer once, naming the queue
-/// groups whose (member-weighted) pick fell on that peer.
+/// groups whose (member-weighted) pick fell on that peer. Leaf node
+/// connections follow nats-server's rules (client.go `processMsgResults`):
+/// see [`may_forward`]; a queue group's leaf members serve only when no
+/// local (or routed) member can.
 pub fn route_from(
     state: &ServerState,
     account: &Account,
@@ -130,18 +133,19 @@ pub fn route_from(
         return false;
     }
     let from_peer = publisher.kind != ConnKind::Client;
+    let from_route = publisher.kind == ConnKind::Route;
     let echo = publisher.echo();
     let mut delivered = false;
     // Peers that get this message, with the queue groups each must serve.
     let mut remotes: Vec<(&SubRef, Vec<&[u8]>)> = Vec::new();
     for sub in &result.psubs {
         if sub.remote.is_some() {
-            if !from_peer && !remotes.iter().any(|(r, _)| same_peer(r, sub)) {
+            if may_forward(publisher, sub) && !remotes.iter().any(|(r, _)| same_peer(r, sub)) {
                 remotes.push((sub, Vec::new()));
             }
             continue;
         }
-        if (!echo && sub.client.cid == publisher.cid) || (from_peer && sub.local_only) {
+        if (!echo && sub.client.cid == publisher.cid) || (from_route && sub.local_only) {
             // An import forwarder on every server: the sending server's own
             // forwarder has handled the message already.
             continue;
@@ -157,9 +161,19 @@ pub fn route_from(
         }
         let n = group.members.len();
         let start = pick_start(&group.members, from_peer);
+        // A leaf member, used when nobody closer can take the message.
+        let mut leaf: Option<&SubRef> = None;
+        let mut served = false;
         for i in 0..n {
             let sub = &group.members[(start + i) % n];
             if sub.remote.is_some() {
+                if !may_forward(publisher, sub) {
+                    continue;
+                }
+                if sub.client.kind == ConnKind::Leaf {
+                    leaf = leaf.or(Some(sub));
+                    continue;
+                }
                 if from_peer {
                     continue;
                 }
@@ -167,14 +181,22 @@ pub fn route_from(
                     Some((_, qs)) => qs.push(&group.name),
                     None => remotes.push((sub, vec![&group.name])),
                 }
+                served = true;
                 break;
             }
-            if (!echo && sub.client.cid == publisher.cid) || (from_peer && sub.local_only) {
+            if (!echo && sub.client.cid == publisher.cid) || (from_route && sub.local_only) {
                 continue;
             }
             if deliver(state, sub, publisher, msg, batch) {
                 delivered = true;
+                served = true;
                 break;
+            }
+        }
+        if let (false, Some(sub)) = (served, leaf) {
+            match remotes.iter_mut().find(|(r, _)| same_peer(r, sub)) {
+                Some((_, qs)) => qs.push(&group.name),
+                None => remotes.push((sub, vec![&group.name])),
             }
         }
     }
@@ -182,6 +204,26 @@ pub fn route_from(
         delivered |= deliver_remote(state, account, sub, msg, qs, batch);
     }
     delivered
+}
+
+/// Whether a message from `publisher` may travel on to the peer behind
+/// `sub` (nats-server's rules): never back where it came from; to routes
+/// only from clients and from leaf nodes this server is the hub of (a spoke
+/// does not pass its hub's messages to its cluster: every server of it has
+/// its own leaf connection); to leaf nodes from anyone, except that a routed
+/// message goes only to leaf nodes this server is the hub of.
+fn may_forward(publisher: &ClientShared, sub: &SubRef) -> bool {
+    let peer = &sub.client;
+    if peer.cid == publisher.cid && peer.kind == publisher.kind {
+        return false;
+    }
+    match (peer.kind, publisher.kind) {
+        (ConnKind::Leaf, ConnKind::Route) => !peer.leaf_spoke.load(Ordering::Relaxed),
+        (ConnKind::Leaf, _) => true,
+        (_, ConnKind::Client) => true,
+        (_, ConnKind::Leaf) => !publisher.leaf_spoke.load(Ordering::Relaxed),
+        (_, ConnKind::Route) => false,
+    }
 }
 
 fn same_peer(a: &SubRef, b: &SubRef) -> bool {

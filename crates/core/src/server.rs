@@ -141,6 +141,8 @@ impl ServerState {
         sub.account.insert(sub)?;
         if sub.remote.is_none() && !sub.local_only {
             self.raise(|h| h.interest_changed(self, sub, true));
+        } else if sub.remote.is_some() {
+            self.raise(|h| h.peer_interest_changed(self, sub, true));
         }
         if sub.internal.is_none() && sub.remote.is_none() {
             self.notify_interest(&sub.subject);
@@ -174,8 +176,12 @@ impl ServerState {
 
     /// Removes a subscription from the index and from its client's sid map.
     pub fn remove_subscription(&self, sub: &SubRef) {
-        if sub.account.remove(sub) && sub.remote.is_none() && !sub.local_only {
-            self.raise(|h| h.interest_changed(self, sub, false));
+        if sub.account.remove(sub) {
+            if sub.remote.is_none() && !sub.local_only {
+                self.raise(|h| h.interest_changed(self, sub, false));
+            } else if sub.remote.is_some() {
+                self.raise(|h| h.peer_interest_changed(self, sub, false));
+            }
         }
         let mut subs = sub.client.subs.lock();
         if subs.get(&sub.sid).is_some_and(|s| Arc::ptr_eq(s, &sub.0)) {
@@ -194,11 +200,12 @@ impl ServerState {
         } else {
             subs.iter().filter(|s| s.account.remove(s)).collect()
         };
-        for s in removed
-            .into_iter()
-            .filter(|s| s.remote.is_none() && !s.local_only)
-        {
-            self.raise(|h| h.interest_changed(self, s, false));
+        for s in removed {
+            if s.remote.is_some() {
+                self.raise(|h| h.peer_interest_changed(self, s, false));
+            } else if !s.local_only {
+                self.raise(|h| h.interest_changed(self, s, false));
+            }
         }
     }
 

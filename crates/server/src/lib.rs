@@ -15,6 +15,7 @@ pub mod reload;
 pub mod signals;
 
 pub use rnats_cluster as cluster;
+pub use rnats_leaf as leaf;
 pub use rnats_core::{
     account, auth, client, closed, config, gofmt, hooks, jwt, options, router, server, stats,
     subscription, tls, NATS_COMPAT_VERSION, RNATS_VERSION,
