@@ -140,7 +140,9 @@ pub fn route_from(
     let mut remotes: Vec<(&SubRef, Vec<&[u8]>)> = Vec::new();
     for sub in &result.psubs {
         if sub.remote.is_some() {
-            if may_forward(publisher, sub) && !remotes.iter().any(|(r, _)| same_peer(r, sub)) {
+            if may_forward(publisher, sub, msg.subject)
+                && !remotes.iter().any(|(r, _)| same_peer(r, sub))
+            {
                 remotes.push((sub, Vec::new()));
             }
             continue;
@@ -167,7 +169,7 @@ pub fn route_from(
         for i in 0..n {
             let sub = &group.members[(start + i) % n];
             if sub.remote.is_some() {
-                if !may_forward(publisher, sub) {
+                if !may_forward(publisher, sub, msg.subject) {
                     continue;
                 }
                 if sub.client.kind == ConnKind::Leaf {
@@ -212,9 +214,12 @@ pub fn route_from(
 /// does not pass its hub's messages to its cluster: every server of it has
 /// its own leaf connection); to leaf nodes from anyone, except that a routed
 /// message goes only to leaf nodes this server is the hub of.
-fn may_forward(publisher: &ClientShared, sub: &SubRef) -> bool {
+fn may_forward(publisher: &ClientShared, sub: &SubRef, subject: &[u8]) -> bool {
     let peer = &sub.client;
     if peer.cid == publisher.cid && peer.kind == publisher.kind {
+        return false;
+    }
+    if sub.remote.as_ref().is_some_and(|r| !r.admits(subject)) {
         return false;
     }
     match (peer.kind, publisher.kind) {

@@ -39,6 +39,12 @@ pub trait RemoteSink: Send + Sync {
         msg: &Message<'_>,
         queues: &[&[u8]],
     );
+
+    /// Whether a message on `subject` may be sent to this peer at all (a
+    /// leaf connection's `deny_exports`); asked before `encode`.
+    fn admits(&self, _subject: &[u8]) -> bool {
+        true
+    }
 }
 
 pub struct Subscription {

@@ -61,9 +61,9 @@ pub struct LeafConn {
     account: Mutex<Arc<Account>>,
     /// What we told the peer (`None` until the handshake is done).
     pub(crate) smap: Mutex<Option<Smap>>,
-    /// `deny_imports` / `deny_exports` of the remote (spoke side).
+    /// `deny_imports` of the remote (spoke side): interest we do not ask
+    /// for and messages we drop.
     deny_imports: Vec<String>,
-    deny_exports: Mutex<Vec<String>>,
     /// Set when a loop was detected: redial only after a long delay.
     pub loop_detected: AtomicBool,
     pub started: chrono::DateTime<chrono::Utc>,
@@ -94,9 +94,9 @@ impl LeafConn {
         !denied(&self.deny_imports, subject)
     }
 
-    /// Whether we send messages on `subject` to the peer (`deny_exports`).
+    /// Whether the peer may ask for `subject` (`deny_exports`).
     fn may_export(&self, subject: &[u8]) -> bool {
-        !denied(&self.deny_exports.lock(), subject)
+        !denied(&self.sink.deny_exports.lock(), subject)
     }
 }
 
@@ -111,9 +111,20 @@ fn denied(deny: &[String], subject: &[u8]) -> bool {
 /// Encodes messages for one leaf connection.
 pub struct LeafSink {
     headers: AtomicBool,
+    /// Subjects never sent to the peer: the remote's `deny_exports` (spoke)
+    /// or the spoke's `deny_pub` (hub).
+    deny_exports: Mutex<Vec<String>>,
 }
 
 impl RemoteSink for LeafSink {
+    fn admits(&self, subject: &[u8]) -> bool {
+        let deny = self.deny_exports.lock();
+        deny.is_empty()
+            || !deny
+                .iter()
+                .any(|d| rnats_subject::matches(d.as_bytes(), subject))
+    }
+
     fn encode(&self, out: &mut BytesMut, _account: &Account, msg: &Message<'_>, queues: &[&[u8]]) {
         let headers = msg.headers.filter(|_| self.headers.load(Ordering::Relaxed));
         proto::msg(out, msg.subject, msg.reply, queues, headers, msg.payload);
@@ -163,6 +174,12 @@ where
         client: client.clone(),
         sink: Arc::new(LeafSink {
             headers: AtomicBool::new(true),
+            deny_exports: Mutex::new(
+                remote_opts
+                    .as_ref()
+                    .map(|r| r.deny_exports.clone())
+                    .unwrap_or_default(),
+            ),
         }),
         peer: Mutex::new(Peer::default()),
         account: Mutex::new(account),
@@ -171,12 +188,6 @@ where
             .as_ref()
             .map(|r| r.deny_imports.clone())
             .unwrap_or_default(),
-        deny_exports: Mutex::new(
-            remote_opts
-                .as_ref()
-                .map(|r| r.deny_exports.clone())
-                .unwrap_or_default(),
-        ),
         loop_detected: AtomicBool::new(false),
         started: chrono::Utc::now(),
         nonce,
@@ -414,6 +425,7 @@ impl Reader {
         }
         // The spoke's `deny_imports`: we do not send it those subjects.
         self.conn
+            .sink
             .deny_exports
             .lock()
             .extend(connect.deny_pub.iter().cloned());
@@ -558,7 +570,13 @@ impl Reader {
     fn on_msg(&mut self, m: RoutedMsg<'_>) {
         self.batch.counts.in_msgs += 1;
         self.batch.counts.in_bytes += (m.payload.len() + m.headers.map_or(0, <[u8]>::len)) as u64;
-        if !self.conn.may_import(m.subject) {
+        if !self.conn.deny_imports.is_empty()
+            && self
+                .conn
+                .deny_imports
+                .iter()
+                .any(|d| rnats_subject::matches(d.as_bytes(), m.subject))
+        {
             return;
         }
         let msg = Message {

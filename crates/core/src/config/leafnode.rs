@@ -157,7 +157,7 @@ fn authorization(
             "user" | "username" => o.username = Some(v.as_str()?.to_string()),
             "pass" | "password" => o.password = Some(v.as_str()?.to_string()),
             "account" => o.account = Some(v.as_str()?.to_string()),
-            "users" => o.users = crate::auth::config::parse_users(v)?,
+            "users" => o.users = leaf_users(v, report)?,
             "timeout" => {
                 let t = seconds(v).map_err(|e| {
                     v.invalid(format!(
@@ -186,6 +186,48 @@ fn authorization(
         }
     }
     Ok(())
+}
+
+/// `authorization { users: [...] }` of the leaf node port (nats-server's
+/// `parseLeafUsers`): user, password and the account to bind.
+fn leaf_users(list: &Spanned, report: &mut Report) -> Result<Vec<User>, ConfError> {
+    let Value::Array(items) = &list.value else {
+        return Err(list.invalid(format!(
+            "Expected users field to be an array, got {}",
+            list.value.kind()
+        )));
+    };
+    let mut users = Vec::new();
+    for item in items {
+        let Value::Map(m) = &item.value else {
+            return Err(item.invalid(format!(
+                "Expected user entry to be a map/struct, got {}",
+                item.value.kind()
+            )));
+        };
+        let mut user = User {
+            name: String::new(),
+            credential: crate::auth::Credential::Password(String::new()),
+            permissions: None,
+            account: None,
+        };
+        for (key, entry) in m.iter() {
+            let v = &entry.value;
+            match key.to_ascii_lowercase().as_str() {
+                "user" | "username" => user.name = v.as_str()?.to_string(),
+                "pass" | "password" => {
+                    user.credential = crate::auth::Credential::Password(v.as_str()?.to_string())
+                }
+                "account" => user.account = Some(v.as_str()?.to_string()),
+                _ if entry.used_as_variable => {}
+                _ => report
+                    .unknown
+                    .push(format!("{}: unknown field {key:?}", entry.key_pos)),
+            }
+        }
+        users.push(user);
+    }
+    Ok(users)
 }
 
 fn remotes(v: &Spanned, report: &mut Report) -> Result<Vec<RemoteLeafOptions>, ConfError> {
