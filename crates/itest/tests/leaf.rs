@@ -229,3 +229,78 @@ async fn hub_cluster_routes_to_and_from_its_leaf() {
     let dup = tokio::time::timeout(Duration::from_millis(300), sub.next()).await;
     assert!(dup.is_err(), "duplicate delivery");
 }
+
+/// A bare `GET` over HTTP/1.0, parsed as JSON.
+async fn get_json(port: u16, path: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect monitor");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    within(LIMIT, "monitor response", s.read_to_end(&mut raw))
+        .await
+        .unwrap();
+    let text = String::from_utf8(raw).expect("utf-8");
+    let (_, body) = text.split_once("\r\n\r\n").expect("http head");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    k.sort();
+    k
+}
+
+/// `/leafz` and `/varz` on both ends; the hub's `/leafz` entry has the same
+/// fields as the reference hub's for the same leaf.
+async fn leafz_of(hub: Impl, reference: Option<&std::path::PathBuf>) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    let (lp, hh, lh) = (free_port(), free_port(), free_port());
+    let h = Node::start(hub, reference, &format!("http: {hh}\n{}", hub_config(lp)));
+    let l = Node::start(Impl::Rnats, None, &format!("http: {lh}\n{}", leaf_config(lp)));
+    let (hc, lc) = (h.client().await, l.client().await);
+    let _sub = lc.subscribe("seen.by.hub").await.unwrap();
+    sync(&lc).await;
+    assert!(crosses(&hc, &lc, LIMIT).await);
+    (
+        get_json(hh, "/leafz?subs=1").await,
+        get_json(lh, "/leafz").await,
+        get_json(hh, "/varz").await,
+    )
+}
+
+#[tokio::test]
+async fn leafz_and_varz() {
+    let (hub, leaf, varz) = leafz_of(Impl::Rnats, None).await;
+    assert_eq!(hub["leafnodes"], 1, "{hub}");
+    let e = &hub["leafs"][0];
+    assert_eq!(e["account"], "$G");
+    assert_eq!(e["is_spoke"], false);
+    assert!(!e["name"].as_str().unwrap_or("").is_empty(), "{e}");
+    let list: Vec<&str> = e["subscriptions_list"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+        .unwrap_or_default();
+    assert!(list.contains(&"seen.by.hub"), "{e}");
+    assert!(list.iter().any(|s| s.starts_with("$LDS.")), "{e}");
+    assert_eq!(leaf["leafs"][0]["is_spoke"], true, "{leaf}");
+    assert_eq!(varz["leafnodes"], 1);
+    assert!(varz["leaf"]["port"].as_u64().is_some_and(|p| p > 0), "{}", varz["leaf"]);
+    let Some(reference) = reference_or_skip("leafz_and_varz (reference shape)") else {
+        return;
+    };
+    let (go_hub, _, go_varz) = leafz_of(Impl::Reference, Some(&reference)).await;
+    let mut ours = keys(e);
+    let mut theirs = keys(&go_hub["leafs"][0]);
+    // nats-server adds `compression` (rnats never compresses leaf links).
+    theirs.retain(|k| k != "compression");
+    ours.retain(|k| k != "compression");
+    assert_eq!(ours, theirs, "/leafz entry fields");
+    assert_eq!(keys(&hub), keys(&go_hub), "/leafz fields");
+    assert_eq!(keys(&varz["leaf"]), keys(&go_varz["leaf"]), "/varz leaf fields");
+}

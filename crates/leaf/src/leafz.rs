@@ -10,6 +10,7 @@ use crate::Leafs;
 /// One leaf connection in `/leafz`.
 #[derive(Debug, Clone, Serialize)]
 pub struct LeafzConn {
+    pub id: u64,
     pub name: String,
     pub is_spoke: bool,
     pub account: String,
@@ -26,10 +27,11 @@ pub struct LeafzConn {
 }
 
 /// A snapshot of the leaf connections; `subs` lists each one's interest.
-pub fn snapshot(leafs: &Leafs, subs: bool) -> Vec<LeafzConn> {
+pub fn snapshot(leafs: &Leafs, subs: bool, account: Option<&str>) -> Vec<LeafzConn> {
     leafs
         .connections()
         .iter()
+        .filter(|c| account.is_none_or(|a| c.account().name == a))
         .map(|c| {
             let peer = c.peer.lock().clone();
             let list: Vec<String> = c
@@ -41,6 +43,7 @@ pub fn snapshot(leafs: &Leafs, subs: bool) -> Vec<LeafzConn> {
                 .collect();
             let (out_msgs, out_bytes) = c.client.out.out_counts();
             LeafzConn {
+                id: c.client.cid,
                 name: peer.name,
                 is_spoke: c.is_spoke(),
                 account: c.account().name.clone(),

@@ -18,6 +18,7 @@ pub mod connz;
 pub mod dashboard;
 pub mod health;
 pub mod jsz;
+pub mod leafz;
 pub mod metrics;
 pub mod misc;
 pub mod procstat;
