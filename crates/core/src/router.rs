@@ -140,7 +140,7 @@ pub fn route_from(
     let mut remotes: Vec<(&SubRef, Vec<&[u8]>)> = Vec::new();
     for sub in &result.psubs {
         if sub.remote.is_some() {
-            if may_forward(publisher, sub, msg.subject)
+            if may_forward(publisher, sub, msg.route.unwrap_or(msg.subject))
                 && !remotes.iter().any(|(r, _)| same_peer(r, sub))
             {
                 remotes.push((sub, Vec::new()));
@@ -169,7 +169,7 @@ pub fn route_from(
         for i in 0..n {
             let sub = &group.members[(start + i) % n];
             if sub.remote.is_some() {
-                if !may_forward(publisher, sub, msg.subject) {
+                if !may_forward(publisher, sub, msg.route.unwrap_or(msg.subject)) {
                     continue;
                 }
                 if sub.client.kind == ConnKind::Leaf {

@@ -144,7 +144,11 @@ impl ServerState {
         } else if sub.remote.is_some() {
             self.raise(|h| h.peer_interest_changed(self, sub, true));
         }
-        if sub.internal.is_none() && sub.remote.is_none() {
+        // A leaf node's interest is a subscriber too (a push consumer's
+        // deliver subject may be served across a leaf connection).
+        if sub.internal.is_none()
+            && (sub.remote.is_none() || sub.client.kind == crate::client::ConnKind::Leaf)
+        {
             self.notify_interest(&sub.subject);
         }
         Ok(())

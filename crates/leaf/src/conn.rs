@@ -63,7 +63,7 @@ pub struct LeafConn {
     pub(crate) smap: Mutex<Option<Smap>>,
     /// `deny_imports` of the remote (spoke side): interest we do not ask
     /// for and messages we drop.
-    deny_imports: Vec<String>,
+    deny_imports: Mutex<Vec<String>>,
     /// Set when a loop was detected: redial only after a long delay.
     pub loop_detected: AtomicBool,
     pub started: chrono::DateTime<chrono::Utc>,
@@ -91,7 +91,7 @@ impl LeafConn {
     /// Whether the peer may be told about interest in `subject`
     /// (`deny_imports`: we do not ask for what we refuse to receive).
     pub(crate) fn may_import(&self, subject: &[u8]) -> bool {
-        !denied(&self.deny_imports, subject)
+        !denied(&self.deny_imports.lock(), subject)
     }
 
     /// Whether the peer may ask for `subject` (`deny_exports`).
@@ -127,7 +127,20 @@ impl RemoteSink for LeafSink {
 
     fn encode(&self, out: &mut BytesMut, _account: &Account, msg: &Message<'_>, queues: &[&[u8]]) {
         let headers = msg.headers.filter(|_| self.headers.load(Ordering::Relaxed));
-        proto::msg(out, msg.subject, msg.reply, queues, headers, msg.payload);
+        // A JetStream delivery goes to its inbox; the message's own subject
+        // rides after an `@` in the ack reply, as nats-server sends it.
+        let subject = msg.route.unwrap_or(msg.subject);
+        let mut joined = Vec::new();
+        let reply = match (msg.route, msg.reply) {
+            (Some(r), Some(reply)) if r != msg.subject && reply.starts_with(b"$JS.ACK.") => {
+                joined.extend_from_slice(reply);
+                joined.push(b'@');
+                joined.extend_from_slice(msg.subject);
+                Some(&joined[..])
+            }
+            (_, reply) => reply,
+        };
+        proto::msg(out, subject, reply, queues, headers, msg.payload);
     }
 }
 
@@ -184,10 +197,12 @@ where
         peer: Mutex::new(Peer::default()),
         account: Mutex::new(account),
         smap: Mutex::new(None),
-        deny_imports: remote_opts
-            .as_ref()
-            .map(|r| r.deny_imports.clone())
-            .unwrap_or_default(),
+        deny_imports: Mutex::new(
+            remote_opts
+                .as_ref()
+                .map(|r| r.deny_imports.clone())
+                .unwrap_or_default(),
+        ),
         loop_detected: AtomicBool::new(false),
         started: chrono::Utc::now(),
         nonce,
@@ -486,6 +501,7 @@ impl Reader {
 
     /// The handshake is done: register and tell the peer our interest.
     fn finish(&mut self) {
+        self.jetstream_denies();
         self.connected = true;
         self.leafs.conns.lock().push(self.conn.clone());
         interest::send_all(&self.leafs, &self.conn);
@@ -496,6 +512,41 @@ impl Reader {
             if p.name.is_empty() { &p.id } else { &p.name },
             self.conn.account().name
         );
+    }
+
+    /// nats-server's JetStream rules for a leaf connection: the API of a
+    /// non-system account never crosses (`$JS.API.>`, `$KV.>`, `$OBJ.>` in
+    /// both directions), so clients reach the other side's JetStream only
+    /// through its domain prefix `$JS.<domain>.API`; the system account's
+    /// JetStream internals cross only when both sides share the domain; and
+    /// with different domains, requests for our own domain stay here.
+    fn jetstream_denies(&self) {
+        let opts = self.state.opts();
+        let local = opts.jetstream_domain.clone().unwrap_or_default();
+        let remote = self.conn.peer.lock().domain.clone();
+        let account = self.conn.account();
+        let is_sys = Arc::ptr_eq(&account, self.state.accounts.system());
+        let differ = local != remote || !opts.jetstream;
+        let deny: &[&str] = if !is_sys {
+            &["$JS.API.>", "$KV.>", "$OBJ.>"]
+        } else if differ {
+            &["$JSC.>", "$NRG.>", "$JS.API.>", "$KV.>", "$OBJ.>"]
+        } else {
+            &[]
+        };
+        if !is_sys || differ {
+            tracing::info!(
+                "{} - JetStream using domains: local {local:?}, remote {remote:?}",
+                self.conn.client.log_prefix()
+            );
+        }
+        let deny: Vec<String> = deny.iter().map(|s| s.to_string()).collect();
+        self.conn.deny_imports.lock().extend(deny.iter().cloned());
+        let mut exports = self.conn.sink.deny_exports.lock();
+        exports.extend(deny);
+        if differ && !local.is_empty() && opts.jetstream {
+            exports.push(format!("$JS.{local}.API.>"));
+        }
     }
 
     fn on_sub(&mut self, subject: &[u8], queue: Option<(&[u8], u32)>) -> Result<(), Close> {
@@ -570,19 +621,27 @@ impl Reader {
     fn on_msg(&mut self, m: RoutedMsg<'_>) {
         self.batch.counts.in_msgs += 1;
         self.batch.counts.in_bytes += (m.payload.len() + m.headers.map_or(0, <[u8]>::len)) as u64;
-        if !self.conn.deny_imports.is_empty()
-            && self
-                .conn
-                .deny_imports
-                .iter()
-                .any(|d| rnats_subject::matches(d.as_bytes(), m.subject))
         {
-            return;
+            let deny = self.conn.deny_imports.lock();
+            if !deny.is_empty()
+                && deny
+                    .iter()
+                    .any(|d| rnats_subject::matches(d.as_bytes(), m.subject))
+            {
+                return;
+            }
         }
+        let (subject, route, reply) = match m
+            .reply
+            .and_then(|r| proto::js_ack_deliver_idx(r).map(|i| (r, i)))
+        {
+            Some((r, i)) => (&r[i + 1..], Some(m.subject), Some(&r[..i])),
+            None => (m.subject, None, m.reply),
+        };
         let msg = Message {
-            subject: m.subject,
-            route: None,
-            reply: m.reply,
+            subject,
+            route,
+            reply,
             headers: m.headers,
             payload: m.payload,
         };

@@ -163,6 +163,25 @@ pub fn msg(
     }
 }
 
+/// A JetStream delivery travels to its inbox with the message's own subject
+/// after an `@` in the `$JS.ACK...` reply (nats-server does this across
+/// routes and leaf connections alike): where that `@` is, after at least 8
+/// dots.
+pub fn js_ack_deliver_idx(reply: &[u8]) -> Option<usize> {
+    if !reply.starts_with(b"$JS.ACK.") {
+        return None;
+    }
+    let mut dots = 0;
+    for (i, &b) in reply.iter().enumerate() {
+        match b {
+            b'.' => dots += 1,
+            b'@' if dots >= 8 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// A permission list as nats-server sends it in a leaf `INFO`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeafPermission {
