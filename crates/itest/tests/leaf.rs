@@ -85,9 +85,13 @@ async fn pubsub_and_requests(hub: Impl, leaf: Impl, test: &str) {
                 .unwrap();
             responder.flush().await.unwrap();
         });
-        let r = within(LIMIT, "request", from.request("svc.echo", Bytes::from_static(b"ping")))
-            .await
-            .unwrap_or_else(|e| panic!("{dir}: request: {e}"));
+        let r = within(
+            LIMIT,
+            "request",
+            from.request("svc.echo", Bytes::from_static(b"ping")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{dir}: request: {e}"));
         assert_eq!(&r.payload[..], b"re:ping", "{dir}");
         task.await.unwrap();
 
@@ -114,7 +118,12 @@ async fn pubsub_and_requests(hub: Impl, leaf: Impl, test: &str) {
 fn assert_no_errors(h: &Node, l: &Node) {
     for n in [h, l] {
         let bad: Vec<String> = rnats_itest::cluster::error_lines(&n.server.log());
-        assert!(bad.is_empty(), "{:?} logged errors:\n{}", n.kind, bad.join("\n"));
+        assert!(
+            bad.is_empty(),
+            "{:?} logged errors:\n{}",
+            n.kind,
+            bad.join("\n")
+        );
     }
 }
 
@@ -133,7 +142,9 @@ async fn queue_groups(hub: Impl, leaf: Impl, test: &str) {
     // The hub learns the group's weight: wait until a request is answered.
     let n = 20;
     for i in 0..n {
-        hc.publish("work", Bytes::from(format!("{i}"))).await.unwrap();
+        hc.publish("work", Bytes::from(format!("{i}")))
+            .await
+            .unwrap();
     }
     hc.flush().await.unwrap();
     let mut got = 0;
@@ -155,7 +166,9 @@ async fn queue_groups(hub: Impl, leaf: Impl, test: &str) {
     let mut local = hc.queue_subscribe("work", "q".into()).await.unwrap();
     sync(&hc).await;
     for i in 0..n {
-        hc.publish("work", Bytes::from(format!("{i}"))).await.unwrap();
+        hc.publish("work", Bytes::from(format!("{i}")))
+            .await
+            .unwrap();
     }
     hc.flush().await.unwrap();
     for _ in 0..n {
@@ -165,7 +178,10 @@ async fn queue_groups(hub: Impl, leaf: Impl, test: &str) {
         tokio::select! { _ = l1.next() => (), _ = l2.next() => () }
     })
     .await;
-    assert!(leaked.is_err(), "the hub's own member must take its messages");
+    assert!(
+        leaked.is_err(),
+        "the hub's own member must take its messages"
+    );
     assert_no_errors(&h, &l);
 }
 
@@ -186,12 +202,22 @@ async fn reference_leaf_on_rnats_hub() {
 
 #[tokio::test]
 async fn queue_groups_rnats_hub_reference_leaf() {
-    queue_groups(Impl::Rnats, Impl::Reference, "queue_groups_rnats_hub_reference_leaf").await;
+    queue_groups(
+        Impl::Rnats,
+        Impl::Reference,
+        "queue_groups_rnats_hub_reference_leaf",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn queue_groups_reference_hub_rnats_leaf() {
-    queue_groups(Impl::Reference, Impl::Rnats, "queue_groups_reference_hub_rnats_leaf").await;
+    queue_groups(
+        Impl::Reference,
+        Impl::Rnats,
+        "queue_groups_reference_hub_rnats_leaf",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -222,7 +248,9 @@ async fn hub_cluster_routes_to_and_from_its_leaf() {
     let mut sub = lc.subscribe("deep.x").await.unwrap();
     sync(&lc).await;
     assert!(crosses(&bc, &lc, LIMIT).await);
-    bc.publish("deep.x", Bytes::from_static(b"1")).await.unwrap();
+    bc.publish("deep.x", Bytes::from_static(b"1"))
+        .await
+        .unwrap();
     bc.flush().await.unwrap();
     assert_eq!(&next_msg(&mut sub).await.payload[..], b"1");
     // Exactly once: the message must not loop back through the cluster.
@@ -259,10 +287,17 @@ fn keys(v: &serde_json::Value) -> Vec<String> {
 
 /// `/leafz` and `/varz` on both ends; the hub's `/leafz` entry has the same
 /// fields as the reference hub's for the same leaf.
-async fn leafz_of(hub: Impl, reference: Option<&std::path::PathBuf>) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+async fn leafz_of(
+    hub: Impl,
+    reference: Option<&std::path::PathBuf>,
+) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
     let (lp, hh, lh) = (free_port(), free_port(), free_port());
     let h = Node::start(hub, reference, &format!("http: {hh}\n{}", hub_config(lp)));
-    let l = Node::start(Impl::Rnats, None, &format!("http: {lh}\n{}", leaf_config(lp)));
+    let l = Node::start(
+        Impl::Rnats,
+        None,
+        &format!("http: {lh}\n{}", leaf_config(lp)),
+    );
     let (hc, lc) = (h.client().await, l.client().await);
     let _sub = lc.subscribe("seen.by.hub").await.unwrap();
     sync(&lc).await;
@@ -290,7 +325,11 @@ async fn leafz_and_varz() {
     assert!(list.iter().any(|s| s.starts_with("$LDS.")), "{e}");
     assert_eq!(leaf["leafs"][0]["is_spoke"], true, "{leaf}");
     assert_eq!(varz["leafnodes"], 1);
-    assert!(varz["leaf"]["port"].as_u64().is_some_and(|p| p > 0), "{}", varz["leaf"]);
+    assert!(
+        varz["leaf"]["port"].as_u64().is_some_and(|p| p > 0),
+        "{}",
+        varz["leaf"]
+    );
     let Some(reference) = reference_or_skip("leafz_and_varz (reference shape)") else {
         return;
     };
@@ -302,5 +341,65 @@ async fn leafz_and_varz() {
     ours.retain(|k| k != "compression");
     assert_eq!(ours, theirs, "/leafz entry fields");
     assert_eq!(keys(&hub), keys(&go_hub), "/leafz fields");
-    assert_eq!(keys(&varz["leaf"]), keys(&go_varz["leaf"]), "/varz leaf fields");
+    assert_eq!(
+        keys(&varz["leaf"]),
+        keys(&go_varz["leaf"]),
+        "/varz leaf fields"
+    );
+}
+
+/// A `ws://` remote: the rnats leaf dials the reference hub's WebSocket
+/// port (`/leafnode`) and the link carries messages and requests.
+#[tokio::test]
+async fn rnats_leaf_on_reference_hub_over_websocket() {
+    let Some(reference) = reference_or_skip("rnats_leaf_on_reference_hub_over_websocket") else {
+        return;
+    };
+    let wp = free_port();
+    let h = Node::start(
+        Impl::Reference,
+        Some(&reference),
+        // nats-server takes leaf nodes on its WebSocket port only with a
+        // `leafnodes {}` block.
+        &format!(
+            "websocket {{ port: {wp}, no_tls: true }}\nleafnodes {{ port: {} }}\n",
+            free_port()
+        ),
+    );
+    let l = Node::start(
+        Impl::Rnats,
+        None,
+        &format!("leafnodes {{ remotes = [ {{ url: \"ws://127.0.0.1:{wp}\" }} ] }}\n"),
+    );
+    let (hc, lc) = (h.client().await, l.client().await);
+    assert!(
+        crosses(&hc, &lc, LIMIT).await && crosses(&lc, &hc, LIMIT).await,
+        "no traffic over the websocket leaf\n{}",
+        l.server.log()
+    );
+    let mut svc = hc.subscribe("ws.svc").await.unwrap();
+    sync(&hc).await;
+    assert!(crosses(&lc, &hc, LIMIT).await);
+    let responder = hc.clone();
+    tokio::spawn(async move {
+        if let Some(m) = svc.next().await {
+            if let Some(reply) = m.reply {
+                let _ = responder.publish(reply, m.payload).await;
+                let _ = responder.flush().await;
+            }
+        }
+    });
+    let payload = Bytes::from(vec![b'x'; 100_000]);
+    let r = within(
+        LIMIT,
+        "request over ws",
+        lc.request("ws.svc", payload.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.payload, payload, "a large payload crosses intact");
+    assert!(
+        h.server.log().contains("lid_ws"),
+        "the hub saw a websocket leaf"
+    );
 }

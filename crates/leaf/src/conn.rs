@@ -103,9 +103,8 @@ impl LeafConn {
 /// Whether `subject` (a subscription subject, maybe with wildcards) falls
 /// under one of the `deny` patterns.
 fn denied(deny: &[String], subject: &[u8]) -> bool {
-    deny.iter().any(|d| {
-        rnats_subject::is_subset(subject, d.as_bytes())
-    })
+    deny.iter()
+        .any(|d| rnats_subject::is_subset(subject, d.as_bytes()))
 }
 
 /// Encodes messages for one leaf connection.
@@ -144,23 +143,32 @@ impl RemoteSink for LeafSink {
     }
 }
 
-/// Runs one leaf connection to its end. `pre` holds bytes already read (a
-/// spoke reads the hub's INFO before deciding on TLS).
-#[allow(clippy::too_many_arguments)]
-pub async fn run<R, W>(
-    leafs: Arc<Leafs>,
-    state: Arc<ServerState>,
-    addr: SocketAddr,
-    origin: Origin,
-    pre: BytesMut,
-    connect: Option<Vec<u8>>,
-    rd: R,
-    wr: W,
-) -> Arc<LeafConn>
+/// What a connection starts from. `pre` holds bytes already read (a spoke
+/// reads the hub's INFO before deciding on TLS); `connect` is the spoke's
+/// CONNECT, sent first.
+pub struct Start {
+    pub leafs: Arc<Leafs>,
+    pub state: Arc<ServerState>,
+    pub addr: SocketAddr,
+    pub origin: Origin,
+    pub pre: BytesMut,
+    pub connect: Option<Vec<u8>>,
+}
+
+/// Runs one leaf connection to its end.
+pub async fn run<R, W>(start: Start, rd: R, wr: W) -> Arc<LeafConn>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let Start {
+        leafs,
+        state,
+        addr,
+        origin,
+        pre,
+        connect,
+    } = start;
     let opts = state.opts();
     let remote_opts = origin
         .remote
@@ -224,7 +232,9 @@ where
     let writer = tokio::spawn(writer::run(client.clone(), wr, cfg));
     tracing::info!("{} - Leafnode connection created", client.log_prefix());
     if accepted {
-        client.out.send_now(&hub_info(&leafs, &state, &conn, false).to_line());
+        client
+            .out
+            .send_now(&hub_info(&leafs, &state, &conn, false).to_line());
     }
     if let Some(c) = connect {
         client.out.send_now(&c);
@@ -293,8 +303,7 @@ pub(crate) fn hub_info(
         } else {
             String::new()
         },
-        is_system_account: connect_info
-            && Arc::ptr_eq(&conn.account(), state.accounts.system()),
+        is_system_account: connect_info && Arc::ptr_eq(&conn.account(), state.accounts.system()),
         info_on_connect: true,
         leafnode_urls: Some(leafs.own_url().into_iter().collect()),
         api_level: 1,
@@ -457,9 +466,10 @@ impl Reader {
             p.remote_account = connect.remote_account.clone();
         }
         self.conn.client.connected.store(true, Ordering::Release);
-        self.conn.client.out.send_now(
-            &hub_info(&self.leafs, &self.state, &self.conn, true).to_line(),
-        );
+        self.conn
+            .client
+            .out
+            .send_now(&hub_info(&self.leafs, &self.state, &self.conn, true).to_line());
         self.finish();
         Ok(())
     }
@@ -555,9 +565,9 @@ impl Reader {
             && subject == self.leafs.interest.get(&account.name).as_bytes()
         {
             let text = format!(
-                "Loop detected for leafnode account={:?}. Delaying attempt to reconnect for {}",
+                "Loop detected for leafnode account={:?}. Delaying attempt to reconnect for {}s",
                 account.name,
-                format!("{}s", LOOP_RECONNECT_DELAY.as_secs())
+                LOOP_RECONNECT_DELAY.as_secs()
             );
             tracing::error!("{} - {text}", self.conn.client.log_prefix());
             self.conn.loop_detected.store(true, Ordering::Relaxed);
@@ -722,9 +732,7 @@ pub(crate) fn spoke_connect(
     };
     let sign = |seed: &str| -> Result<(String, String), String> {
         let kp = nkeys::KeyPair::from_seed(seed.trim()).map_err(|e| format!("{e}"))?;
-        let sig = kp
-            .sign(info.nonce.as_bytes())
-            .map_err(|e| format!("{e}"))?;
+        let sig = kp.sign(info.nonce.as_bytes()).map_err(|e| format!("{e}"))?;
         use base64::Engine;
         Ok((
             kp.public_key(),
@@ -758,7 +766,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;

@@ -4,7 +4,6 @@
 //! handshake up to CONNECT (the hub's INFO is read before TLS, which the hub
 //! may require), and the hub's authentication of a CONNECT.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use bytes::BytesMut;
 use rnats_core::account::Account;
 use rnats_core::server::ServerState;
 use rnats_proto::leaf::LeafInfo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::conn::{self, LeafConn, Origin, LOOP_RECONNECT_DELAY};
@@ -59,7 +58,15 @@ pub(crate) async fn accept_loop(leafs: Arc<Leafs>, listener: TcpListener) {
                         remote: None,
                         url: None,
                     };
-                    conn::run(leafs, state, addr, origin, BytesMut::new(), None, rd, wr).await;
+                    let start = conn::Start {
+                        leafs,
+                        state,
+                        addr,
+                        origin,
+                        pre: BytesMut::new(),
+                        connect: None,
+                    };
+                    conn::run(start, rd, wr).await;
                 });
             }
             Err(e) => {
@@ -116,7 +123,11 @@ fn redacted(url: &url::Url) -> String {
     if u.password().is_some() {
         let _ = u.set_password(Some("xxxxx"));
     }
-    format!("{}:{}", u.host_str().unwrap_or(""), u.port().unwrap_or(DEFAULT_PORT))
+    format!(
+        "{}:{}",
+        u.host_str().unwrap_or(""),
+        u.port().unwrap_or(DEFAULT_PORT)
+    )
 }
 
 /// One attempt: dial, read the hub's INFO, TLS if needed, send CONNECT and
@@ -150,14 +161,21 @@ async fn connect_once(
     let connect = conn::spoke_connect(leafs, &state, idx, url, &info)
         .map_err(DialError::Other)?
         .to_line();
-    let origin = Origin {
-        remote: Some(idx),
-        url: Some(url.clone()),
+    let start = conn::Start {
+        leafs: leafs.clone(),
+        state,
+        addr,
+        origin: Origin {
+            remote: Some(idx),
+            url: Some(url.clone()),
+        },
+        pre,
+        connect: Some(connect),
     };
     let tls = remote.tls.is_some() || info.tls_required || scheme == "tls";
     if !tls {
         let (rd, wr) = stream.into_split();
-        return Ok(conn::run(leafs.clone(), state, addr, origin, pre, Some(connect), rd, wr).await);
+        return Ok(conn::run(start, rd, wr).await);
     }
     let t = remote.tls.clone().unwrap_or_default();
     let client = rnats_core::tls::client_config(&t).map_err(DialError::Other)?;
@@ -168,8 +186,7 @@ async fn connect_once(
         .await
         .map_err(|_| DialError::Other("TLS handshake timeout".into()))??;
     let (rd, wr) = tokio::io::split(s);
-    let wr = rnats_core::tls::FlushingWriter::new(wr);
-    Ok(conn::run(leafs.clone(), state, addr, origin, pre, Some(connect), rd, wr).await)
+    Ok(conn::run(start, rd, rnats_core::tls::FlushingWriter::new(wr)).await)
 }
 
 /// Reads the hub's first line, which must be a leaf node INFO. Returns the
@@ -197,20 +214,12 @@ pub(crate) async fn read_info<S: tokio::io::AsyncRead + Unpin>(
         .strip_prefix("INFO ")
         .ok_or(DialError::WrongPort)?
         .to_string();
-    let info: LeafInfo = serde_json::from_str(&json).map_err(|e| DialError::Other(e.to_string()))?;
+    let info: LeafInfo =
+        serde_json::from_str(&json).map_err(|e| DialError::Other(e.to_string()))?;
     if info.cid == 0 || info.leafnode_urls.is_none() {
         return Err(DialError::WrongPort);
     }
     Ok((buf, info))
-}
-
-/// Writes our CONNECT on a raw stream (before the connection runs).
-#[allow(dead_code)]
-pub(crate) async fn write_all<S: tokio::io::AsyncWrite + Unpin>(
-    s: &mut S,
-    b: &[u8],
-) -> std::io::Result<()> {
-    s.write_all(b).await
 }
 
 /// Decides a spoke's CONNECT (we are the hub) and returns the account the
@@ -260,7 +269,12 @@ pub(crate) fn authenticate(
             nonce.as_bytes(),
             c.sig.as_deref(),
         )
-        .map_err(|e| tracing::warn!("{} - JWT authentication failed: {e}", conn.client.log_prefix()))
+        .map_err(|e| {
+            tracing::warn!(
+                "{} - JWT authentication failed: {e}",
+                conn.client.log_prefix()
+            )
+        })
         .ok()?;
         return Some(rnats_core::account::from_jwt::bind(state, &v.account));
     }
@@ -276,9 +290,4 @@ pub(crate) fn authenticate(
         return by_name(acc.as_deref().or(lo.account.as_deref()));
     }
     by_name(lo.account.as_deref())
-}
-
-/// The address a connection came from, for logs.
-pub fn addr_text(a: &SocketAddr) -> String {
-    format!("{}:{}", a.ip(), a.port())
 }
