@@ -108,12 +108,22 @@ async fn domain_api_rnats_both() {
 
 #[tokio::test]
 async fn domain_api_rnats_hub_reference_leaf() {
-    domain_api(Impl::Rnats, Impl::Reference, "domain_api_rnats_hub_reference_leaf").await;
+    domain_api(
+        Impl::Rnats,
+        Impl::Reference,
+        "domain_api_rnats_hub_reference_leaf",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn domain_api_reference_hub_rnats_leaf() {
-    domain_api(Impl::Reference, Impl::Rnats, "domain_api_reference_hub_rnats_leaf").await;
+    domain_api(
+        Impl::Reference,
+        Impl::Rnats,
+        "domain_api_reference_hub_rnats_leaf",
+    )
+    .await;
 }
 
 /// The leaf's bucket `cfg` mirrors the hub's `cfg` (domain HUB).
@@ -173,11 +183,41 @@ async fn kv_mirror(hub: Impl, leaf: Impl, test: &str) {
 
 #[tokio::test]
 async fn kv_mirror_across_domains_rnats_hub_reference_leaf() {
-    kv_mirror(Impl::Rnats, Impl::Reference, "kv_mirror_across_domains_rnats_hub_reference_leaf").await;
+    kv_mirror(
+        Impl::Rnats,
+        Impl::Reference,
+        "kv_mirror_across_domains_rnats_hub_reference_leaf",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn kv_mirror_across_domains_reference_hub_rnats_leaf() {
+    kv_mirror(
+        Impl::Reference,
+        Impl::Rnats,
+        "kv_mirror_across_domains_reference_hub_rnats_leaf",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn kv_mirror_across_domains_rnats_both() {
+    kv_mirror(
+        Impl::Rnats,
+        Impl::Rnats,
+        "kv_mirror_across_domains_rnats_both",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn kv_mirror_across_domains_reference_both() {
     // The reference on both sides: shows what the test expects of rnats.
-    kv_mirror(Impl::Reference, Impl::Reference, "kv_mirror_across_domains_reference_both").await;
+    kv_mirror(
+        Impl::Reference,
+        Impl::Reference,
+        "kv_mirror_across_domains_reference_both",
+    )
+    .await;
 }
