@@ -483,7 +483,7 @@ mod tests {
         let (o, r) = conf(
             "listen: 127.0.0.1:4333\nmax_payload: 2MB\nmax_pending: 65536\nping_interval: \"1s\"\nping_max: 3\n\
              max_connections: 2\nmax_subscriptions: 5\nwrite_deadline: \"3s\"\nserver_name: s1\nhttp: 8222\n\
-             lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\ndebug: true\nbogus: 1\nleafnodes { port: 7422 }",
+             lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\ndebug: true\nbogus: 1\nmqtt { port: 1883 }",
         );
         assert_eq!(o.host, "127.0.0.1");
         assert_eq!(o.port, 4333);

@@ -124,13 +124,17 @@ pub fn parse(v: &Spanned, report: &mut Report) -> Result<LeafNodeOptions, ConfEr
             }
             "leafnode_advertise" | "advertise" => o.advertise = Some(v.as_str()?.to_string()),
             "no_advertise" => o.no_advertise = v.as_bool()?,
-            "dial_timeout" | "min_version" | "minimum_version" | "compression"
-            | "isolate_leafnode_interest" | "isolate" | "write_deadline" | "write_timeout" => {
-                report.unimplemented.push(format!(
-                    "{}: leafnodes option {key:?} is not implemented yet in rnats and is ignored",
-                    entry.key_pos
-                ))
-            }
+            "dial_timeout"
+            | "min_version"
+            | "minimum_version"
+            | "compression"
+            | "isolate_leafnode_interest"
+            | "isolate"
+            | "write_deadline"
+            | "write_timeout" => report.unimplemented.push(format!(
+                "{}: leafnodes option {key:?} is not implemented yet in rnats and is ignored",
+                entry.key_pos
+            )),
             _ if entry.used_as_variable => {}
             _ => report
                 .unknown
@@ -343,5 +347,62 @@ fn go_io_error(e: &std::io::Error) -> &'static str {
         std::io::ErrorKind::NotFound => "no such file or directory",
         std::io::ErrorKind::PermissionDenied => "permission denied",
         _ => "invalid argument",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(text: &str) -> Result<(LeafNodeOptions, Report), String> {
+        let map = rnats_conf::parse_str(text).map_err(|e| e.to_string())?;
+        let mut report = Report::default();
+        let v = map.get("leafnodes").expect("leafnodes block");
+        parse(v, &mut report)
+            .map(|o| (o, report))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn hub_and_remotes() {
+        let (o, r) = leaf(
+            r#"leafnodes {
+                listen: "127.0.0.1:7422"
+                authorization { users: [ { user: leaf, password: s3cr3t, account: A } ], timeout: 2 }
+                reconnect: "250ms"
+                remotes = [
+                  { url: "nats://u:p@hub:7422", account: B, deny_imports: ["a.>"], deny_exports: "b.>" }
+                  { urls: ["ws://hub:8080", "hub2:7422"], hub: true }
+                ]
+            }"#,
+        )
+        .unwrap();
+        assert!(o.accept);
+        assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 7422));
+        assert_eq!(o.users.len(), 1);
+        assert_eq!(o.users[0].account.as_deref(), Some("A"));
+        assert_eq!(o.reconnect, Duration::from_millis(250));
+        assert_eq!(o.remotes.len(), 2);
+        assert_eq!(o.remotes[0].local_account.as_deref(), Some("B"));
+        assert_eq!(o.remotes[0].deny_imports, vec!["a.>"]);
+        assert_eq!(o.remotes[0].deny_exports, vec!["b.>"]);
+        assert_eq!(o.remotes[1].urls[1].scheme(), "nats-leaf");
+        assert!(o.remotes[1].hub);
+        assert!(r.unknown.is_empty() && r.unimplemented.is_empty());
+    }
+
+    #[test]
+    fn errors_worded_as_nats_server() {
+        let e = leaf("leafnodes: 5").unwrap_err();
+        assert!(e.contains("Expected map to define a leafnode"), "{e}");
+        let e = leaf("leafnodes { remotes: 5 }").unwrap_err();
+        assert!(e.contains("Expected remotes field to be an array"), "{e}");
+        let e = leaf(r#"leafnodes { remotes: [ { url: "nats://h:1", nkey: "SUAB", credentials: "/x" } ] }"#)
+            .unwrap_err();
+        assert!(e.contains("Remote leafnode can not have both creds and nkey defined"), "{e}");
+        let e = leaf(r#"leafnodes { remotes: [ { nkey: "bad" } ] }"#).unwrap_err();
+        assert!(e.contains("Remote leafnode nkey is not a valid seed"), "{e}");
+        let e = leaf(r#"leafnodes { authorization { nkey: "bad" } }"#).unwrap_err();
+        assert!(e.contains("Not a valid public nkey for leafnode authorization"), "{e}");
     }
 }
