@@ -41,7 +41,9 @@ async fn users_bind_account(hub: Impl, leaf: Impl, test: &str) {
     let l = Node::start(
         leaf,
         reference.as_ref(),
-        &format!("leafnodes {{ remotes = [ {{ url: \"nats://leaf:s3cr3t@127.0.0.1:{lp}\" }} ] }}\n"),
+        &format!(
+            "leafnodes {{ remotes = [ {{ url: \"nats://leaf:s3cr3t@127.0.0.1:{lp}\" }} ] }}\n"
+        ),
     );
     let ha = async_nats::ConnectOptions::with_user_and_password("a".into(), "a".into())
         .connect(h.url())
@@ -52,17 +54,26 @@ async fn users_bind_account(hub: Impl, leaf: Impl, test: &str) {
         .await
         .unwrap();
     let lc = l.client().await;
-    assert!(crosses(&lc, &ha, LIMIT).await, "leaf $G -> hub A\n{}", h.server.log());
+    assert!(
+        crosses(&lc, &ha, LIMIT).await,
+        "leaf $G -> hub A\n{}",
+        h.server.log()
+    );
     assert!(crosses(&ha, &lc, LIMIT).await, "hub A -> leaf $G");
     let mut in_b = hb.subscribe("acct.>").await.unwrap();
     let mut in_a = ha.subscribe("acct.>").await.unwrap();
     sync(&hb).await;
     assert!(crosses(&lc, &ha, LIMIT).await);
-    lc.publish("acct.x", Bytes::from_static(b"1")).await.unwrap();
+    lc.publish("acct.x", Bytes::from_static(b"1"))
+        .await
+        .unwrap();
     lc.flush().await.unwrap();
     assert_eq!(&next_msg(&mut in_a).await.payload[..], b"1");
     let leaked = tokio::time::timeout(Duration::from_millis(300), in_b.next()).await;
-    assert!(leaked.is_err(), "account B must not see the leaf's messages");
+    assert!(
+        leaked.is_err(),
+        "account B must not see the leaf's messages"
+    );
 
     // A wrong password: the hub refuses the leaf.
     let bad = Node::start(
@@ -79,12 +90,22 @@ async fn users_bind_account(hub: Impl, leaf: Impl, test: &str) {
 
 #[tokio::test]
 async fn users_bind_account_rnats_hub_reference_leaf() {
-    users_bind_account(Impl::Rnats, Impl::Reference, "users_bind_account_rnats_hub_reference_leaf").await;
+    users_bind_account(
+        Impl::Rnats,
+        Impl::Reference,
+        "users_bind_account_rnats_hub_reference_leaf",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn users_bind_account_reference_hub_rnats_leaf() {
-    users_bind_account(Impl::Reference, Impl::Rnats, "users_bind_account_reference_hub_rnats_leaf").await;
+    users_bind_account(
+        Impl::Reference,
+        Impl::Rnats,
+        "users_bind_account_reference_hub_rnats_leaf",
+    )
+    .await;
 }
 
 /// Operator mode: the spoke signs the hub's nonce with a `.creds` file and
@@ -167,12 +188,22 @@ async fn credentials_bind_account(hub: Impl, leaf: Impl, test: &str) {
 
 #[tokio::test]
 async fn credentials_rnats_leaf_on_reference_hub() {
-    credentials_bind_account(Impl::Reference, Impl::Rnats, "credentials_rnats_leaf_on_reference_hub").await;
+    credentials_bind_account(
+        Impl::Reference,
+        Impl::Rnats,
+        "credentials_rnats_leaf_on_reference_hub",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn credentials_reference_leaf_on_rnats_hub() {
-    credentials_bind_account(Impl::Rnats, Impl::Reference, "credentials_reference_leaf_on_rnats_hub").await;
+    credentials_bind_account(
+        Impl::Rnats,
+        Impl::Reference,
+        "credentials_reference_leaf_on_rnats_hub",
+    )
+    .await;
 }
 
 /// `deny_exports` keeps the leaf's `secret.>` from the hub (even for the
@@ -184,7 +215,11 @@ async fn deny_rules(hub: Impl, leaf: Impl, test: &str) {
         return;
     };
     let lp = free_port();
-    let h = Node::start(hub, reference.as_ref(), &format!("leafnodes {{ port: {lp} }}\n"));
+    let h = Node::start(
+        hub,
+        reference.as_ref(),
+        &format!("leafnodes {{ port: {lp} }}\n"),
+    );
     let l = Node::start(
         leaf,
         reference.as_ref(),
@@ -199,24 +234,42 @@ async fn deny_rules(hub: Impl, leaf: Impl, test: &str) {
     sync(&lc).await;
     assert!(crosses(&lc, &hc, LIMIT).await);
     assert!(crosses(&hc, &lc, LIMIT).await);
-    lc.publish("secret.x", Bytes::from_static(b"no")).await.unwrap();
-    lc.publish("public.x", Bytes::from_static(b"yes")).await.unwrap();
+    lc.publish("secret.x", Bytes::from_static(b"no"))
+        .await
+        .unwrap();
+    lc.publish("public.x", Bytes::from_static(b"yes"))
+        .await
+        .unwrap();
     lc.flush().await.unwrap();
     assert_eq!(next_msg(&mut at_hub).await.subject.as_str(), "public.x");
-    hc.publish("private.y", Bytes::from_static(b"no")).await.unwrap();
-    hc.publish("public.y", Bytes::from_static(b"yes")).await.unwrap();
+    hc.publish("private.y", Bytes::from_static(b"no"))
+        .await
+        .unwrap();
+    hc.publish("public.y", Bytes::from_static(b"yes"))
+        .await
+        .unwrap();
     hc.flush().await.unwrap();
     assert_eq!(next_msg(&mut at_leaf).await.subject.as_str(), "public.y");
 }
 
 #[tokio::test]
 async fn deny_rules_rnats_leaf_on_reference_hub() {
-    deny_rules(Impl::Reference, Impl::Rnats, "deny_rules_rnats_leaf_on_reference_hub").await;
+    deny_rules(
+        Impl::Reference,
+        Impl::Rnats,
+        "deny_rules_rnats_leaf_on_reference_hub",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn deny_rules_reference_leaf_on_rnats_hub() {
-    deny_rules(Impl::Rnats, Impl::Reference, "deny_rules_reference_leaf_on_rnats_hub").await;
+    deny_rules(
+        Impl::Rnats,
+        Impl::Reference,
+        "deny_rules_reference_leaf_on_rnats_hub",
+    )
+    .await;
 }
 
 /// Two servers that are each other's hub and leaf form a loop: the
@@ -261,7 +314,11 @@ async fn reconnect_after_hub_restart(hub: Impl, test: &str) {
         return;
     };
     let lp = free_port();
-    let mut h = Node::start(hub, reference.as_ref(), &format!("leafnodes {{ port: {lp} }}\n"));
+    let mut h = Node::start(
+        hub,
+        reference.as_ref(),
+        &format!("leafnodes {{ port: {lp} }}\n"),
+    );
     let l = Node::start(
         Impl::Rnats,
         None,
@@ -289,4 +346,93 @@ async fn reconnect_after_rnats_hub_restart() {
 #[tokio::test]
 async fn reconnect_after_reference_hub_restart() {
     reconnect_after_hub_restart(Impl::Reference, "reconnect_after_reference_hub_restart").await;
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, as PEM files in `dir`:
+/// (cert, key, ca).
+fn certs(dir: &std::path::Path) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyUsagePurpose};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "leaf test CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let mut p =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, "hub");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    (
+        write("cert.pem", cert.pem()),
+        write("key.pem", key.serialize_pem()),
+        write("ca.pem", ca.pem()),
+    )
+}
+
+/// TLS on the leaf node port: the hub's INFO (in the clear) asks for TLS,
+/// the spoke verifies the hub's certificate and the link carries messages.
+async fn over_tls(hub: Impl, leaf: Impl, test: &str) {
+    let Some(reference) = reference_for(&[hub, leaf], test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = certs(dir.path());
+    let lp = free_port();
+    let h = Node::start(
+        hub,
+        reference.as_ref(),
+        &format!(
+            "leafnodes {{ port: {lp}, tls {{ cert_file: \"{cert}\", key_file: \"{key}\" }} }}\n"
+        ),
+    );
+    let l = Node::start(
+        leaf,
+        reference.as_ref(),
+        &format!(
+            "leafnodes {{ remotes = [ {{ url: \"tls://127.0.0.1:{lp}\", tls {{ ca_file: \"{ca}\" }} }} ] }}\n"
+        ),
+    );
+    let (hc, lc) = (h.client().await, l.client().await);
+    assert!(
+        crosses(&hc, &lc, LIMIT).await && crosses(&lc, &hc, LIMIT).await,
+        "no traffic over TLS\nhub:\n{}\nleaf:\n{}",
+        h.server.log(),
+        l.server.log()
+    );
+}
+
+#[tokio::test]
+async fn tls_reference_leaf_on_rnats_hub() {
+    over_tls(
+        Impl::Rnats,
+        Impl::Reference,
+        "tls_reference_leaf_on_rnats_hub",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tls_rnats_leaf_on_reference_hub() {
+    over_tls(
+        Impl::Reference,
+        Impl::Rnats,
+        "tls_rnats_leaf_on_reference_hub",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tls_rnats_both() {
+    over_tls(Impl::Rnats, Impl::Rnats, "tls_rnats_both").await;
 }

@@ -153,6 +153,9 @@ pub struct Start {
     pub origin: Origin,
     pub pre: BytesMut,
     pub connect: Option<Vec<u8>>,
+    /// An accepted connection whose INFO (with this cid and nonce) was
+    /// already sent, before the TLS handshake.
+    pub info_sent: Option<(u64, String)>,
 }
 
 /// Runs one leaf connection to its end.
@@ -168,6 +171,7 @@ where
         origin,
         pre,
         connect,
+        info_sent,
     } = start;
     let opts = state.opts();
     let remote_opts = origin
@@ -183,14 +187,24 @@ where
     let client = Arc::new(
         ClientShared {
             out: rnats_core::client::Outbound::new_route(opts.max_pending),
-            ..ClientShared::new(state.next_cid(), addr, opts.max_pending, account.clone())
+            ..ClientShared::new(
+                info_sent
+                    .as_ref()
+                    .map_or_else(|| state.next_cid(), |(cid, _)| *cid),
+                addr,
+                opts.max_pending,
+                account.clone(),
+            )
         }
         .with_kind(ConnKind::Leaf),
     );
     client.echo.store(false, Ordering::Relaxed);
     let spoke = remote_opts.as_ref().is_some_and(|r| !r.hub);
     client.leaf_spoke.store(spoke, Ordering::Relaxed);
-    let nonce = rnats_core::auth::nkey::new_nonce().unwrap_or_default();
+    let nonce = match &info_sent {
+        Some((_, n)) => n.clone(),
+        None => rnats_core::auth::nkey::new_nonce().unwrap_or_default(),
+    };
     let conn = Arc::new(LeafConn {
         client: client.clone(),
         sink: Arc::new(LeafSink {
@@ -231,10 +245,10 @@ where
     };
     let writer = tokio::spawn(writer::run(client.clone(), wr, cfg));
     tracing::info!("{} - Leafnode connection created", client.log_prefix());
-    if accepted {
+    if accepted && info_sent.is_none() {
         client
             .out
-            .send_now(&hub_info(&leafs, &state, &conn, false).to_line());
+            .send_now(&hub_info(&leafs, &state, client.cid, &conn.nonce, None).to_line());
     }
     if let Some(c) = connect {
         client.out.send_now(&c);
@@ -272,8 +286,9 @@ where
 pub(crate) fn hub_info(
     leafs: &Leafs,
     state: &ServerState,
-    conn: &LeafConn,
-    connect_info: bool,
+    cid: u64,
+    nonce: &str,
+    bound: Option<&Arc<Account>>,
 ) -> LeafInfo {
     let opts = state.opts();
     LeafInfo {
@@ -290,20 +305,16 @@ pub(crate) fn hub_info(
         tls_verify: leafs.opts.tls.as_ref().is_some_and(|t| t.verify),
         max_payload: opts.max_payload as i64,
         jetstream: opts.jetstream,
-        cid: conn.client.cid,
-        nonce: if connect_info {
+        cid,
+        nonce: if bound.is_some() {
             String::new()
         } else {
-            conn.nonce.clone()
+            nonce.to_string()
         },
         domain: opts.jetstream_domain.clone().unwrap_or_default(),
-        connect_info,
-        remote_account: if connect_info {
-            conn.account().name.clone()
-        } else {
-            String::new()
-        },
-        is_system_account: connect_info && Arc::ptr_eq(&conn.account(), state.accounts.system()),
+        connect_info: bound.is_some(),
+        remote_account: bound.map(|a| a.name.clone()).unwrap_or_default(),
+        is_system_account: bound.is_some_and(|a| Arc::ptr_eq(a, state.accounts.system())),
         info_on_connect: true,
         leafnode_urls: Some(leafs.own_url().into_iter().collect()),
         api_level: 1,
@@ -466,10 +477,16 @@ impl Reader {
             p.remote_account = connect.remote_account.clone();
         }
         self.conn.client.connected.store(true, Ordering::Release);
-        self.conn
-            .client
-            .out
-            .send_now(&hub_info(&self.leafs, &self.state, &self.conn, true).to_line());
+        self.conn.client.out.send_now(
+            &hub_info(
+                &self.leafs,
+                &self.state,
+                self.conn.client.cid,
+                "",
+                Some(&self.conn.account()),
+            )
+            .to_line(),
+        );
         self.finish();
         Ok(())
     }

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use rnats_core::account::Account;
 use rnats_core::server::ServerState;
 use rnats_proto::leaf::LeafInfo;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::conn::{self, LeafConn, Origin, LOOP_RECONNECT_DELAY};
@@ -51,23 +51,7 @@ pub(crate) async fn accept_loop(leafs: Arc<Leafs>, listener: TcpListener) {
             Ok((stream, addr)) => {
                 let _ = stream.set_nodelay(true);
                 let Some(state) = leafs.server() else { return };
-                let leafs = leafs.clone();
-                tokio::spawn(async move {
-                    let (rd, wr) = stream.into_split();
-                    let origin = Origin {
-                        remote: None,
-                        url: None,
-                    };
-                    let start = conn::Start {
-                        leafs,
-                        state,
-                        addr,
-                        origin,
-                        pre: BytesMut::new(),
-                        connect: None,
-                    };
-                    conn::run(start, rd, wr).await;
-                });
+                tokio::spawn(serve_accepted(leafs.clone(), state, stream, addr));
             }
             Err(e) => {
                 tracing::error!("Error accepting leafnode connection: {e}");
@@ -75,6 +59,76 @@ pub(crate) async fn accept_loop(leafs: Arc<Leafs>, listener: TcpListener) {
             }
         }
     }
+}
+
+/// Runs an accepted connection; with TLS on the port, the INFO goes out in
+/// the clear first (it says `tls_required`), then the handshake.
+async fn serve_accepted(
+    leafs: Arc<Leafs>,
+    state: Arc<ServerState>,
+    mut stream: TcpStream,
+    addr: std::net::SocketAddr,
+) {
+    let origin = Origin {
+        remote: None,
+        url: None,
+    };
+    let Some(tls) = leafs.tls_server.clone() else {
+        let (rd, wr) = stream.into_split();
+        let start = conn::Start {
+            leafs,
+            state,
+            addr,
+            origin,
+            pre: BytesMut::new(),
+            connect: None,
+            info_sent: None,
+        };
+        conn::run(start, rd, wr).await;
+        return;
+    };
+    let cid = state.next_cid();
+    let nonce = rnats_core::auth::nkey::new_nonce().unwrap_or_default();
+    let info = conn::hub_info(&leafs, &state, cid, &nonce, None).to_line();
+    if stream.write_all(&info).await.is_err() {
+        return;
+    }
+    let timeout = leafs
+        .opts
+        .tls
+        .as_ref()
+        .map_or(Duration::from_secs(2), |t| t.timeout);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let s = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::error!(
+                "{}:{} - lid:{cid} - TLS leafnode handshake error: {e}",
+                addr.ip(),
+                addr.port()
+            );
+            return;
+        }
+        Err(_) => {
+            tracing::error!(
+                "{}:{} - lid:{cid} - TLS leafnode handshake error: timeout",
+                addr.ip(),
+                addr.port()
+            );
+            return;
+        }
+    };
+    let (rd, wr) = tokio::io::split(s);
+    let start = conn::Start {
+        leafs,
+        state,
+        addr,
+        origin,
+        pre: BytesMut::new(),
+        connect: None,
+        info_sent: Some((cid, nonce)),
+    };
+    conn::run(start, rd, rnats_core::tls::FlushingWriter::new(wr)).await;
 }
 
 /// Starts a dialling task per enabled remote.
@@ -171,6 +225,7 @@ async fn connect_once(
         },
         pre,
         connect: Some(connect),
+        info_sent: None,
     };
     let tls = remote.tls.is_some() || info.tls_required || scheme == "tls";
     if !tls {
@@ -178,7 +233,7 @@ async fn connect_once(
         return Ok(conn::run(start, rd, wr).await);
     }
     let t = remote.tls.clone().unwrap_or_default();
-    let client = rnats_core::tls::client_config(&t).map_err(DialError::Other)?;
+    let client = client_tls(&t).map_err(DialError::Other)?;
     let name = rustls_pki_types::ServerName::try_from(host)
         .map_err(|_| DialError::Other("invalid server name".into()))?;
     let connector = tokio_rustls::TlsConnector::from(client);
@@ -187,6 +242,39 @@ async fn connect_once(
         .map_err(|_| DialError::Other("TLS handshake timeout".into()))??;
     let (rd, wr) = tokio::io::split(s);
     Ok(conn::run(start, rd, rnats_core::tls::FlushingWriter::new(wr)).await)
+}
+
+/// The TLS client side of a remote: the hub is verified against `ca_file`;
+/// a client certificate is presented only when the remote names one.
+pub(crate) fn client_tls(
+    t: &rnats_core::options::TlsOptions,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    if t.cert_file.is_some() && t.key_file.is_some() {
+        return rnats_core::tls::client_config(t);
+    }
+    let Some(ca) = &t.ca_file else {
+        return Err(
+            "TLS on leafnode remotes requires 'ca_file' in rnats (the system roots are not used)"
+                .into(),
+        );
+    };
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
+        .map_err(|e| format!("failed to parse root ca certificate: {e}"))?;
+    for c in certs {
+        let c = c.map_err(|e| format!("failed to parse root ca certificate: {e}"))?;
+        roots
+            .add(c)
+            .map_err(|e| format!("failed to parse root ca certificate: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Reads the hub's first line, which must be a leaf node INFO. Returns the

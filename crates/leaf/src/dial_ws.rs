@@ -38,7 +38,7 @@ pub(crate) async fn connect(
     let remote = &leafs.opts.remotes[idx];
     let app = if tls {
         let t = remote.tls.clone().unwrap_or_default();
-        let client = rnats_core::tls::client_config(&t).map_err(DialError::Other)?;
+        let client = crate::dial::client_tls(&t).map_err(DialError::Other)?;
         let name = rustls_pki_types::ServerName::try_from(host.to_string())
             .map_err(|_| DialError::Other("invalid server name".into()))?;
         let s = tokio::time::timeout(
@@ -66,6 +66,7 @@ pub(crate) async fn connect(
         },
         pre,
         connect: Some(connect),
+        info_sent: None,
     };
     let (rd, wr) = tokio::io::split(app);
     Ok(conn::run(start, rd, wr).await)
