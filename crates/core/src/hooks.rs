@@ -77,3 +77,16 @@ impl Slots {
         true
     }
 }
+
+/// A byte stream (a WebSocket connection after its upgrade) handed from one
+/// feature's listener to another.
+pub trait ByteStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ByteStream for T {}
+
+/// Takes leaf node connections that arrive on the WebSocket port
+/// (`/leafnode`), as nats-server does. The leaf feature stores one in a slot;
+/// without it the WebSocket listener refuses such requests.
+pub struct LeafStreamAcceptor(
+    pub Box<dyn Fn(Box<dyn ByteStream>, std::net::SocketAddr) + Send + Sync>,
+);

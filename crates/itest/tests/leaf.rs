@@ -403,3 +403,35 @@ async fn rnats_leaf_on_reference_hub_over_websocket() {
         "the hub saw a websocket leaf"
     );
 }
+
+/// rnats's WebSocket port takes leaf nodes (`/leafnode`) when the server has
+/// a `leafnodes {}` block: a reference leaf and an rnats leaf dial it.
+#[tokio::test]
+async fn leaf_nodes_on_the_rnats_websocket_port() {
+    let wp = free_port();
+    let h = Node::start(
+        Impl::Rnats,
+        None,
+        &format!(
+            "websocket {{ port: {wp}, no_tls: true }}\nleafnodes {{ port: {} }}\n",
+            free_port()
+        ),
+    );
+    let remote = format!("leafnodes {{ remotes = [ {{ url: \"ws://127.0.0.1:{wp}\" }} ] }}\n");
+    let reference = reference_or_skip("leaf_nodes_on_the_rnats_websocket_port (reference leaf)");
+    let mut leaves = vec![Node::start(Impl::Rnats, None, &remote)];
+    if let Some(r) = reference.as_ref() {
+        leaves.push(Node::start(Impl::Reference, Some(r), &remote));
+    }
+    let hc = h.client().await;
+    for l in &leaves {
+        let lc = l.client().await;
+        assert!(
+            crosses(&hc, &lc, LIMIT).await && crosses(&lc, &hc, LIMIT).await,
+            "{:?} leaf over websocket\nhub:\n{}\nleaf:\n{}",
+            l.kind,
+            h.server.log(),
+            l.server.log()
+        );
+    }
+}

@@ -131,6 +131,29 @@ async fn serve_accepted(
     conn::run(start, rd, rnats_core::tls::FlushingWriter::new(wr)).await;
 }
 
+/// Runs a leaf connection that arrived on the WebSocket port.
+pub(crate) async fn serve_stream(
+    leafs: Arc<Leafs>,
+    stream: Box<dyn rnats_core::hooks::ByteStream>,
+    addr: std::net::SocketAddr,
+) {
+    let Some(state) = leafs.server() else { return };
+    let (rd, wr) = tokio::io::split(stream);
+    let start = conn::Start {
+        leafs,
+        state,
+        addr,
+        origin: Origin {
+            remote: None,
+            url: None,
+        },
+        pre: BytesMut::new(),
+        connect: None,
+        info_sent: None,
+    };
+    conn::run(start, rd, wr).await;
+}
+
 /// Starts a dialling task per enabled remote.
 pub(crate) fn solicit_remotes(leafs: &Arc<Leafs>) {
     for (i, r) in leafs.opts.remotes.iter().enumerate() {

@@ -142,6 +142,14 @@ pub async fn start(state: &Arc<ServerState>) -> Result<Option<Arc<Leafs>>, LeafE
         tokio::spawn(dial::accept_loop(leafs.clone(), l));
     }
     dial::solicit_remotes(&leafs);
+    let weak = Arc::downgrade(&leafs);
+    state.set_slot(Arc::new(rnats_core::hooks::LeafStreamAcceptor(Box::new(
+        move |stream, addr| {
+            if let Some(l) = weak.upgrade() {
+                tokio::spawn(dial::serve_stream(l, stream, addr));
+            }
+        },
+    ))));
     Ok(Some(leafs))
 }
 
