@@ -145,18 +145,16 @@ async fn read_frames<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
 ) {
     loop {
         match decode(&mut buf) {
-            Ok(Some((opcode, payload))) => match opcode {
-                0..=2 => {
-                    if out.write_all(&payload).await.is_err() {
-                        return;
-                    }
+            Ok(Some((0..=2, payload))) => {
+                if out.write_all(&payload).await.is_err() {
+                    return;
                 }
-                8 => return,
-                9 => {
-                    let _ = pongs.send(payload);
-                }
-                _ => {}
-            },
+            }
+            Ok(Some((8, _))) => return,
+            Ok(Some((9, payload))) => {
+                let _ = pongs.send(payload);
+            }
+            Ok(Some(_)) => {}
             Ok(None) => match sock.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
