@@ -20,6 +20,9 @@ use crate::Leafs;
 
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Frames larger than this end the connection (a hub never sends more than
+/// a maximum payload plus its protocol line in one).
+const MAX_FRAME: usize = 128 * 1024 * 1024;
 
 pub(crate) async fn connect(
     leafs: &Arc<Leafs>,
@@ -195,6 +198,9 @@ fn decode(buf: &mut BytesMut) -> Result<Option<(u8, Vec<u8>)>, ()> {
     } else {
         None
     };
+    if len > MAX_FRAME {
+        return Err(());
+    }
     if buf.len() < at + len {
         return Ok(None);
     }
