@@ -90,14 +90,13 @@ fn launch(kind: Impl, reference: Option<&PathBuf>, config: &std::path::Path, por
 /// Waits until a subscription made on `to` receives what `from` publishes
 /// (interest crossed the leaf connection, in that direction). Returns
 /// false if it never did within `limit`.
-pub async fn crosses(
-    from: &async_nats::Client,
-    to: &async_nats::Client,
-    limit: Duration,
-) -> bool {
+pub async fn crosses(from: &async_nats::Client, to: &async_nats::Client, limit: Duration) -> bool {
     use futures::StreamExt;
     let subject = format!("_LEAFPROBE.{}", to.new_inbox().replace("_INBOX.", ""));
-    let mut sub = to.subscribe(subject.clone()).await.expect("probe subscribe");
+    let mut sub = to
+        .subscribe(subject.clone())
+        .await
+        .expect("probe subscribe");
     crate::sync(to).await;
     let deadline = tokio::time::Instant::now() + limit;
     loop {

@@ -235,7 +235,11 @@ pub struct LeafInfo {
     pub connect_info: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub remote_account: String,
-    #[serde(rename = "acc_is_sys", default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        rename = "acc_is_sys",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub is_system_account: bool,
     #[serde(rename = "api_lvl", default, skip_serializing_if = "is_zero_i")]
     pub api_level: i32,
@@ -286,7 +290,11 @@ pub struct LeafConnect {
     pub pass: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub auth_token: String,
-    #[serde(rename = "server_id", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "server_id",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub id: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub domain: String,
@@ -302,7 +310,11 @@ pub struct LeafConnect {
     pub jetstream: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny_pub: Vec<String>,
-    #[serde(rename = "compress_mode", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "compress_mode",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub compression: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub gateway: String,
@@ -329,7 +341,11 @@ mod tests {
     use super::*;
 
     fn one(buf: &[u8]) -> LeafOp<'_> {
-        LeafParser::new(4096, 1 << 20).parse(buf).unwrap().unwrap().0
+        LeafParser::new(4096, 1 << 20)
+            .parse(buf)
+            .unwrap()
+            .unwrap()
+            .0
     }
 
     #[test]
@@ -353,7 +369,12 @@ mod tests {
         };
         assert_eq!(
             (m.subject, m.reply, m.queues, m.payload),
-            (&b"foo"[..], Some(&b"r"[..]), vec![&b"q1"[..], b"q2"], &b"hi"[..])
+            (
+                &b"foo"[..],
+                Some(&b"r"[..]),
+                vec![&b"q1"[..], b"q2"],
+                &b"hi"[..]
+            )
         );
         let LeafOp::Msg(m) = one(b"HMSG foo r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n") else {
             panic!()

@@ -15,12 +15,12 @@ pub mod reload;
 pub mod signals;
 
 pub use rnats_cluster as cluster;
-pub use rnats_leaf as leaf;
 pub use rnats_core::{
     account, auth, client, closed, config, gofmt, hooks, jwt, options, router, server, stats,
     subscription, tls, NATS_COMPAT_VERSION, RNATS_VERSION,
 };
 pub use rnats_jetstream as jetstream;
+pub use rnats_leaf as leaf;
 pub use rnats_monitor as monitor;
 pub use rnats_monitor::sysacc;
 pub use rnats_websocket as websocket;

@@ -397,12 +397,23 @@ mod tests {
         assert!(e.contains("Expected map to define a leafnode"), "{e}");
         let e = leaf("leafnodes { remotes: 5 }").unwrap_err();
         assert!(e.contains("Expected remotes field to be an array"), "{e}");
-        let e = leaf(r#"leafnodes { remotes: [ { url: "nats://h:1", nkey: "SUAB", credentials: "/x" } ] }"#)
-            .unwrap_err();
-        assert!(e.contains("Remote leafnode can not have both creds and nkey defined"), "{e}");
+        let e = leaf(
+            r#"leafnodes { remotes: [ { url: "nats://h:1", nkey: "SUAB", credentials: "/x" } ] }"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("Remote leafnode can not have both creds and nkey defined"),
+            "{e}"
+        );
         let e = leaf(r#"leafnodes { remotes: [ { nkey: "bad" } ] }"#).unwrap_err();
-        assert!(e.contains("Remote leafnode nkey is not a valid seed"), "{e}");
+        assert!(
+            e.contains("Remote leafnode nkey is not a valid seed"),
+            "{e}"
+        );
         let e = leaf(r#"leafnodes { authorization { nkey: "bad" } }"#).unwrap_err();
-        assert!(e.contains("Not a valid public nkey for leafnode authorization"), "{e}");
+        assert!(
+            e.contains("Not a valid public nkey for leafnode authorization"),
+            "{e}"
+        );
     }
 }
