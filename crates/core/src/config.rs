@@ -11,6 +11,7 @@ use crate::options::{Options, TlsOptions, WebsocketOptions};
 
 pub mod cluster;
 pub mod gateway;
+pub mod leafnode;
 
 /// Validates a `websocket {}` block beyond its syntax (TLS files, origins);
 /// the WebSocket feature registers it with [`set_websocket_check`] so a bad
@@ -39,7 +40,6 @@ pub struct Report {
 
 /// Top-level blocks and keys rnats accepts without acting on them yet.
 const NOT_YET: &[&str] = &[
-    "leafnodes",
     "mqtt",
     "https",
     "https_port",
@@ -52,7 +52,6 @@ const NOT_YET: &[&str] = &[
     "no_sys_acc",
     "disable_sublist_cache",
     "no_sublist_cache",
-    "leaf",
     "default_sentinel",
     "feature_flags",
     "http_base_path",
@@ -242,6 +241,7 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, ConfError> {
             "allow_non_tls" => opts.allow_non_tls = v.as_bool()?,
             "cluster" => opts.cluster = Some(cluster::parse(v, &mut report)?),
             "gateway" => opts.gateway = Some(gateway::parse(v, &mut report)?),
+            "leafnodes" | "leaf" => opts.leafnode = Some(leafnode::parse(v, &mut report)?),
             "websocket" | "ws" => {
                 apply_websocket(v.as_map()?, &mut opts.websocket, &mut report)?;
                 if opts.websocket.enabled() {
@@ -507,7 +507,7 @@ mod tests {
         let (o, r) = conf(
             "listen: 127.0.0.1:4333\nmax_payload: 2MB\nmax_pending: 65536\nping_interval: \"1s\"\nping_max: 3\n\
              max_connections: 2\nmax_subscriptions: 5\nwrite_deadline: \"3s\"\nserver_name: s1\nhttp: 8222\n\
-             lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\ndebug: true\nbogus: 1\nleafnodes { port: 7422 }",
+             lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\ndebug: true\nbogus: 1\nmqtt { port: 1883 }",
         );
         assert_eq!(o.host, "127.0.0.1");
         assert_eq!(o.port, 4333);

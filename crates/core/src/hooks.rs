@@ -39,9 +39,10 @@ pub trait Hooks: Send + Sync {
     /// server's) was added to (`added`) or removed from its account's
     /// sublist. Called once per actual change, with no sublist lock held.
     fn interest_changed(&self, _state: &ServerState, _sub: &SubRef, _added: bool) {}
-    /// A peer server's subscription (a route's or a gateway's, one with a
-    /// `remote` sink) was added or removed: gateways tell other clusters
-    /// about the whole cluster's interest, routes' included.
+    /// A peer server's subscription (a route's, a gateway's or a leaf
+    /// node's, one with a `remote` sink) was added or removed: gateways tell
+    /// other clusters about the whole cluster's interest, routes' included,
+    /// and leaf nodes pass such interest on.
     fn peer_interest_changed(&self, _state: &ServerState, _sub: &SubRef, _added: bool) {}
     /// A route brought an `INFO` about gateways (`gateway_cmd` gossip of a
     /// remote cluster, or a peer's `gateway_url`), raw JSON.
@@ -102,3 +103,16 @@ impl Slots {
         true
     }
 }
+
+/// A byte stream (a WebSocket connection after its upgrade) handed from one
+/// feature's listener to another.
+pub trait ByteStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ByteStream for T {}
+
+/// Takes leaf node connections that arrive on the WebSocket port
+/// (`/leafnode`), as nats-server does. The leaf feature stores one in a slot;
+/// without it the WebSocket listener refuses such requests.
+pub struct LeafStreamAcceptor(
+    pub Box<dyn Fn(Box<dyn ByteStream>, std::net::SocketAddr) + Send + Sync>,
+);

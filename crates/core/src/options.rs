@@ -101,6 +101,8 @@ pub struct Options {
     /// the TLS timeout plus one second, as in nats-server).
     pub auth_timeout_set: bool,
     pub websocket: WebsocketOptions,
+    /// The `leafnodes {}` block: accepting leaf nodes and/or dialling hubs.
+    pub leafnode: Option<crate::config::leafnode::LeafNodeOptions>,
 }
 
 /// A `cluster {}` block, as nats-server reads it (opts.go `parseCluster`).
@@ -294,6 +296,7 @@ impl Default for Options {
             allow_non_tls: false,
             auth_timeout_set: false,
             websocket: WebsocketOptions::default(),
+            leafnode: None,
         }
     }
 }

@@ -112,16 +112,17 @@ pub fn route(
 }
 
 /// [`route`] for every publisher. A message from a peer server (a route)
-/// reaches local subscribers only — never another peer — and, of the queue
+/// reaches local subscribers only — never another route — and, of the queue
 /// groups, only those named in `queues`, served by a local member.
 /// A client's message goes to each interested peer once, naming the queue
-/// groups whose (member-weighted) pick fell on that peer.
-///
-/// Gateways (other clusters): a client's message goes to each interested
-/// gateway once; a queue group goes to one gateway only when no member in
-/// this cluster (local or behind a route) took it. A message from a gateway
-/// reaches local subscribers and routes (its named groups served anywhere in
-/// this cluster), never another gateway.
+/// groups whose (member-weighted) pick fell on that peer. Leaf node and
+/// gateway connections follow nats-server's rules (client.go
+/// `processMsgResults`, `sendMsgToGateways`): see [`may_forward`]. A queue
+/// group's leaf members serve only when no local (or routed) member can, and
+/// a gateway (another cluster) gets a group only when no member in this
+/// cluster took it. A message from a gateway reaches local subscribers and
+/// routes (its named groups served anywhere in this cluster), never another
+/// gateway.
 pub fn route_from(
     state: &ServerState,
     account: &Account,
@@ -136,25 +137,26 @@ pub fn route_from(
         return false;
     }
     let from_peer = publisher.kind != ConnKind::Client;
-    // A gateway's message is this cluster's to spread over its routes.
-    let from_gateway = publisher.kind == ConnKind::Gateway;
-    let route_hop = from_peer && !from_gateway;
-    let may_send = |sub: &SubRef| match sub.client.kind {
-        ConnKind::Gateway => !from_peer,
-        _ => !route_hop,
-    };
+    // Import forwarders run on every server of a cluster: the sending
+    // server's own has handled a routed or gateway message already.
+    let skip_forwarders = matches!(publisher.kind, ConnKind::Route | ConnKind::Gateway);
+    // Routed and leaf-node messages are served by this server's members of
+    // the groups they name; a gateway's may be served anywhere in the cluster.
+    let route_hop = matches!(publisher.kind, ConnKind::Route | ConnKind::Leaf);
     let echo = publisher.echo();
     let mut delivered = false;
     // Peers that get this message, with the queue groups each must serve.
     let mut remotes: Vec<(&SubRef, Vec<&[u8]>)> = Vec::new();
     for sub in &result.psubs {
         if sub.remote.is_some() {
-            if may_send(sub) && !remotes.iter().any(|(r, _)| same_peer(r, sub)) {
+            if may_forward(publisher, sub, msg.route.unwrap_or(msg.subject))
+                && !remotes.iter().any(|(r, _)| same_peer(r, sub))
+            {
                 remotes.push((sub, Vec::new()));
             }
             continue;
         }
-        if (!echo && sub.client.cid == publisher.cid) || (from_peer && sub.local_only) {
+        if (!echo && sub.client.cid == publisher.cid) || (skip_forwarders && sub.local_only) {
             // An import forwarder on every server: the sending server's own
             // forwarder has handled the message already.
             continue;
@@ -170,17 +172,27 @@ pub fn route_from(
         }
         let n = group.members.len();
         let start = pick_start(&group.members, route_hop);
-        // A gateway member serves the group only if this cluster cannot.
+        // Farther members, used when nobody closer can take the message: a
+        // leaf node's, then another cluster's.
+        let mut leaf: Option<&SubRef> = None;
         let mut gateway_pick: Option<&SubRef> = None;
         let mut served = false;
         for i in 0..n {
             let sub = &group.members[(start + i) % n];
             if sub.remote.is_some() {
-                if sub.client.kind == ConnKind::Gateway {
-                    if !from_peer && gateway_pick.is_none() {
-                        gateway_pick = Some(sub);
-                    }
+                if !may_forward(publisher, sub, msg.route.unwrap_or(msg.subject)) {
                     continue;
+                }
+                match sub.client.kind {
+                    ConnKind::Leaf => {
+                        leaf = leaf.or(Some(sub));
+                        continue;
+                    }
+                    ConnKind::Gateway => {
+                        gateway_pick = gateway_pick.or(Some(sub));
+                        continue;
+                    }
+                    _ => {}
                 }
                 if route_hop {
                     continue;
@@ -192,7 +204,7 @@ pub fn route_from(
                 served = true;
                 break;
             }
-            if (!echo && sub.client.cid == publisher.cid) || (from_peer && sub.local_only) {
+            if (!echo && sub.client.cid == publisher.cid) || (skip_forwarders && sub.local_only) {
                 continue;
             }
             if deliver(state, sub, publisher, msg, batch) {
@@ -201,7 +213,7 @@ pub fn route_from(
                 break;
             }
         }
-        if let (false, Some(sub)) = (served, gateway_pick) {
+        if let (false, Some(sub)) = (served, leaf.or(gateway_pick)) {
             match remotes.iter_mut().find(|(r, _)| same_peer(r, sub)) {
                 Some((_, qs)) => qs.push(&group.name),
                 None => remotes.push((sub, vec![&group.name])),
@@ -212,6 +224,35 @@ pub fn route_from(
         delivered |= deliver_remote(state, account, sub, msg, qs, batch);
     }
     delivered
+}
+
+/// Whether a message from `publisher` may travel on to the peer behind
+/// `sub` (nats-server's rules): never back where it came from; to routes
+/// only from clients and from leaf nodes this server is the hub of (a spoke
+/// does not pass its hub's messages to its cluster: every server of it has
+/// its own leaf connection); to leaf nodes from anyone, except that a routed
+/// message goes only to leaf nodes this server is the hub of.
+fn may_forward(publisher: &ClientShared, sub: &SubRef, subject: &[u8]) -> bool {
+    let peer = &sub.client;
+    if peer.cid == publisher.cid && peer.kind == publisher.kind {
+        return false;
+    }
+    if sub.remote.as_ref().is_some_and(|r| !r.admits(subject)) {
+        return false;
+    }
+    match (peer.kind, publisher.kind) {
+        // Gateways get what clients and leaf nodes publish, never what came
+        // over a route or from another gateway.
+        (ConnKind::Gateway, ConnKind::Client | ConnKind::Leaf) => true,
+        (ConnKind::Gateway, _) => false,
+        (ConnKind::Leaf, ConnKind::Route) => !peer.leaf_spoke.load(Ordering::Relaxed),
+        (ConnKind::Leaf, _) => true,
+        (_, ConnKind::Client) => true,
+        (_, ConnKind::Leaf) => !publisher.leaf_spoke.load(Ordering::Relaxed),
+        // A gateway's message is this cluster's to spread over its routes.
+        (_, ConnKind::Gateway) => true,
+        (_, ConnKind::Route) => false,
+    }
 }
 
 fn same_peer(a: &SubRef, b: &SubRef) -> bool {

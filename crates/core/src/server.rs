@@ -139,12 +139,16 @@ impl ServerState {
 
     pub fn add_subscription(&self, sub: &SubRef) -> Result<(), SublistError> {
         sub.account.insert(sub)?;
-        if sub.remote.is_none() && !sub.local_only {
+        if own_interest(sub) {
             self.raise(|h| h.interest_changed(self, sub, true));
         } else if sub.remote.is_some() {
             self.raise(|h| h.peer_interest_changed(self, sub, true));
         }
-        if sub.internal.is_none() && sub.remote.is_none() {
+        // A leaf node's interest is a subscriber too (a push consumer's
+        // deliver subject may be served across a leaf connection).
+        if sub.internal.is_none()
+            && (sub.remote.is_none() || sub.client.kind == crate::client::ConnKind::Leaf)
+        {
             self.notify_interest(&sub.subject);
         }
         Ok(())
@@ -177,7 +181,7 @@ impl ServerState {
     /// Removes a subscription from the index and from its client's sid map.
     pub fn remove_subscription(&self, sub: &SubRef) {
         if sub.account.remove(sub) {
-            if sub.remote.is_none() && !sub.local_only {
+            if own_interest(sub) {
                 self.raise(|h| h.interest_changed(self, sub, false));
             } else if sub.remote.is_some() {
                 self.raise(|h| h.peer_interest_changed(self, sub, false));
@@ -201,10 +205,10 @@ impl ServerState {
             subs.iter().filter(|s| s.account.remove(s)).collect()
         };
         for s in removed {
-            if s.remote.is_some() {
-                self.raise(|h| h.peer_interest_changed(self, s, false));
-            } else if !s.local_only {
+            if own_interest(s) {
                 self.raise(|h| h.interest_changed(self, s, false));
+            } else if s.remote.is_some() {
+                self.raise(|h| h.peer_interest_changed(self, s, false));
             }
         }
     }
@@ -571,5 +575,18 @@ impl ServerState {
             );
         }
         batch.finish(self);
+    }
+}
+
+/// Interest this server speaks for to its cluster (`Hooks::interest_changed`):
+/// its own subscriptions, and those of leaf nodes it is the hub of
+/// (nats-server routes a leaf's interest; a spoke's hub interest stays).
+fn own_interest(sub: &SubRef) -> bool {
+    match &sub.remote {
+        None => !sub.local_only,
+        Some(_) => {
+            sub.client.kind == crate::client::ConnKind::Leaf
+                && !sub.client.leaf_spoke.load(Ordering::Relaxed)
+        }
     }
 }

@@ -54,6 +54,12 @@ pub trait RemoteSink: Send + Sync {
     fn wants(&self, _account: &Account, _msg: &Message<'_>, _queues: &[&[u8]]) -> bool {
         true
     }
+
+    /// Whether a message on `subject` may be sent to this peer at all (a
+    /// leaf connection's `deny_exports`); asked before `encode`.
+    fn admits(&self, _subject: &[u8]) -> bool {
+        true
+    }
 }
 
 pub struct Subscription {

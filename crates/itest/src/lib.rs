@@ -23,6 +23,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 pub mod cluster;
 pub mod http;
+pub mod leaf;
 
 /// How long [`Server::start`] waits for the `Server is ready` log line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -32,6 +32,9 @@ use super::JsAccount;
 use rnats_core::router::Message;
 use rnats_core::subscription::{InternalHandler, SubRef};
 
+#[path = "sourcing_remote.rs"]
+mod remote;
+
 /// Messages copied before the task yields to other work.
 const BATCH: usize = 256;
 /// How often an idle task looks again (and counts as active).
@@ -258,6 +261,17 @@ pub fn reconcile(stream: &Arc<Stream>) {
 
 fn spawn(stream: &Arc<Stream>, link: Link) -> Running {
     let link = Arc::new(link);
+    // A mirror of a stream in another domain is fed over the network.
+    let remote_origin = link.kind == Kind::Mirror
+        && stream.js().is_some_and(|js| {
+            link.cfg.external.is_some()
+                && lookup(&js, &link.cfg).is_none()
+                && !is_local_api(&js, &link.cfg)
+        });
+    if remote_origin {
+        let task = tokio::spawn(remote::run(Arc::downgrade(stream), link.clone()));
+        return Running { link, task };
+    }
     let task = tokio::spawn(run(Arc::downgrade(stream), link.clone()));
     Running { link, task }
 }
@@ -310,6 +324,19 @@ pub fn short_hash(text: &str) -> String {
 /// A stream's identity: changes when it is deleted and created again.
 pub fn identity(stream: &Stream) -> String {
     short_hash(&rnats_core::gofmt::go_time(&stream.created))
+}
+
+/// Whether the external API prefix (if any) is this server's own.
+fn is_local_api(js: &JsAccount, cfg: &StreamSource) -> bool {
+    let Some(ext) = &cfg.external else {
+        return true;
+    };
+    let api = ext.api.trim_end_matches('.');
+    let domain = js
+        .server()
+        .and_then(|s| s.opts().jetstream_domain.clone())
+        .map(|d| format!("$JS.{d}.API"));
+    api == "$JS.API" || Some(api) == domain.as_deref()
 }
 
 /// The origin, if this server can reach it: a local stream, or one whose

@@ -19,6 +19,7 @@ pub mod dashboard;
 pub mod gatewayz;
 pub mod health;
 pub mod jsz;
+pub mod leafz;
 pub mod metrics;
 pub mod misc;
 pub mod procstat;

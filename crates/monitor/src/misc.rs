@@ -1,7 +1,6 @@
 //! The small endpoints: the HTML index at `/`, `/accountz` and `/accstatz`
-//! (every account, or one with `acc=`), and `/gatewayz`, `/leafz`, which
-//! are empty but shaped as nats-server's since rnats has no gateways or leaf
-//! nodes (`/routez` has its own file).
+//! (every account, or one with `acc=`), and the `/leafz` handler (its data is
+//! built in `leafz`; `/gatewayz` and `/routez` have their own files).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -70,25 +69,17 @@ pub async fn root(State(m): State<Arc<Monitor>>) -> Response {
     r
 }
 
-#[derive(Serialize)]
-pub struct Leafz {
-    pub server_id: String,
-    pub now: String,
-    pub leafnodes: u64,
-    pub leafs: Vec<()>,
-}
+pub use super::leafz::Leafz;
 
 pub async fn leafz(State(m): State<Arc<Monitor>>, RawQuery(q): RawQuery) -> Response {
     m.count("/leafz");
-    if let Err(r) = Query::parse(q.as_deref()).bool("subs") {
-        return *r;
-    }
-    json_ok(&Leafz {
-        server_id: m.state.server_id.clone(),
-        now: go_time(&chrono::Utc::now()),
-        leafnodes: 0,
-        leafs: Vec::new(),
-    })
+    let query = Query::parse(q.as_deref());
+    let subs = match query.bool("subs") {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let account = Some(query.get("acc").to_string()).filter(|a| !a.is_empty());
+    json_ok(&super::leafz::build(&m.state, subs, account.as_deref()))
 }
 
 /// An export as `/accountz` shows it (nats-server's `jwt.Export` fields).

@@ -152,7 +152,7 @@ pub struct Varz {
     pub max_pending: usize,
     pub cluster: ClusterVarz,
     pub gateway: crate::gatewayz::GatewayVarz,
-    pub leaf: Empty,
+    pub leaf: crate::leafz::LeafVarz,
     pub mqtt: Empty,
     pub websocket: Empty,
     pub jetstream: JetStreamVarz,
@@ -251,7 +251,7 @@ pub fn build(m: &Monitor) -> Varz {
         max_pending: opts.max_pending,
         cluster: ClusterVarz::of(state),
         gateway: crate::gatewayz::GatewayVarz::of(state),
-        leaf: Empty {},
+        leaf: crate::leafz::varz(state),
         mqtt: Empty {},
         websocket: Empty {},
         jetstream,
@@ -272,7 +272,7 @@ pub fn build(m: &Monitor) -> Varz {
             .map(|r| r.remote_id.as_str())
             .collect::<std::collections::BTreeSet<_>>()
             .len() as u64,
-        leafnodes: 0,
+        leafnodes: crate::leafz::count(state),
         in_msgs,
         in_bytes,
         in_client_msgs: in_msgs,

@@ -13,6 +13,7 @@
 pub mod connect;
 pub mod encode;
 pub mod info;
+pub mod leaf;
 pub mod parse;
 pub mod route;
 

@@ -192,7 +192,7 @@ impl RouteParser {
     }
 
     #[allow(clippy::type_complexity)]
-    fn parse_sub<'a>(
+    pub(crate) fn parse_sub<'a>(
         &self,
         arg: &'a [u8],
         _origin: bool,
@@ -213,7 +213,7 @@ impl RouteParser {
     }
 
     #[allow(clippy::type_complexity)]
-    fn parse_unsub<'a>(
+    pub(crate) fn parse_unsub<'a>(
         &self,
         arg: &'a [u8],
         origin: bool,
@@ -232,7 +232,7 @@ impl RouteParser {
 
     /// `RMSG`, `HMSG` and `LMSG` (`origin`: a leading origin cluster, and a
     /// header size always present).
-    fn parse_msg<'a>(
+    pub(crate) fn parse_msg<'a>(
         &self,
         buf: &'a [u8],
         arg: &'a [u8],

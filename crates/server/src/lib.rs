@@ -21,6 +21,7 @@ pub use rnats_core::{
 };
 pub use rnats_gateway as gateway;
 pub use rnats_jetstream as jetstream;
+pub use rnats_leaf as leaf;
 pub use rnats_monitor as monitor;
 pub use rnats_monitor::sysacc;
 pub use rnats_websocket as websocket;

@@ -186,6 +186,9 @@ async fn run(opts: Options, loader: Arc<Loader>) {
     if state.opts().jetstream {
         start_jetstream(&state);
     }
+    if let Err(e) = rnats_server::leaf::start(&state).await {
+        logging::fatal(e.to_string());
+    }
     let local = match server.local_addr() {
         Ok(a) => a,
         Err(e) => logging::fatal(format!("Error reading the listen address: {e}")),

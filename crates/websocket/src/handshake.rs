@@ -225,6 +225,18 @@ pub fn upgrade(
     tls: bool,
     compression: bool,
 ) -> Result<Accepted, Refused> {
+    upgrade_with(req, origins, tls, compression, false)
+}
+
+/// [`upgrade`], also accepting `/leafnode` when `leafnodes` (this server
+/// takes leaf nodes on its WebSocket port).
+pub fn upgrade_with(
+    req: &Request,
+    origins: &OriginPolicy,
+    tls: bool,
+    compression: bool,
+    leafnodes: bool,
+) -> Result<Accepted, Refused> {
     if req.method != "GET" {
         return Err(refuse(405, "request method must be GET"));
     }
@@ -251,7 +263,8 @@ pub fn upgrade(
     if let Err(e) = origins.check(req, tls) {
         return Err(refuse(403, format!("origin not allowed: {e}")));
     }
-    if req.path.ends_with("/leafnode") || req.path.ends_with("/mqtt") {
+    let leaf_taken = leafnodes && req.path.ends_with("/leafnode");
+    if !leaf_taken && (req.path.ends_with("/leafnode") || req.path.ends_with("/mqtt")) {
         // Leaf nodes and MQTT over WebSocket are not served by rnats.
         let what = if req.path.ends_with("/mqtt") {
             "mqtt websocket endpoint not enabled"

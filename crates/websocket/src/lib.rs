@@ -239,16 +239,18 @@ async fn upgrade<S>(
         refused("malformed HTTP request");
         return;
     };
-    let accepted = match handshake::upgrade(&req, &ws.origins, tls, ws.compression) {
-        Ok(a) => a,
-        Err(r) => {
-            let _ = s.write_all(&r.response).await;
-            let _ = s.flush().await;
-            let _ = s.shutdown().await;
-            refused(&r.reason);
-            return;
-        }
-    };
+    let leaf = state.slot::<rnats_core::hooks::LeafStreamAcceptor>();
+    let accepted =
+        match handshake::upgrade_with(&req, &ws.origins, tls, ws.compression, leaf.is_some()) {
+            Ok(a) => a,
+            Err(r) => {
+                let _ = s.write_all(&r.response).await;
+                let _ = s.flush().await;
+                let _ = s.shutdown().await;
+                refused(&r.reason);
+                return;
+            }
+        };
     if !rest.is_empty() {
         let _ = s.write_all(&handshake::http_error(400)).await;
         let _ = s.flush().await;
@@ -259,6 +261,16 @@ async fn upgrade<S>(
         return;
     }
     let client = conn::new_client(&state, addr);
+    if let (Some(leaf), true) = (leaf, req.path.ends_with("/leafnode")) {
+        // A leaf node: the leaf feature runs it over the framed stream.
+        let params = WsParams {
+            compress: accepted.compress,
+            masked: !accepted.no_masking,
+            max_message: usize::MAX,
+        };
+        (leaf.0)(Box::new(WsStream::new(s, client, params, &rest)), addr);
+        return;
+    }
     let params = WsParams {
         compress: accepted.compress,
         masked: !accepted.no_masking,

@@ -101,6 +101,9 @@ pub enum ConnKind {
     Route,
     /// A gateway connection to a server of another cluster.
     Gateway,
+    /// A leaf node connection (either side; `ClientShared::leaf_spoke` says
+    /// which).
+    Leaf,
 }
 
 /// The part of a connection that other tasks reach: publishers write into its
@@ -136,6 +139,10 @@ pub struct ClientShared {
     pub account: ArcSwap<Account>,
     /// Auth state other tasks reach (nonce, response grants, reload recheck).
     pub auth: crate::auth::session::SharedAuth,
+    /// A leaf connection on which this server is the spoke (it dialled a
+    /// hub, or the other side said `is_hub`): the router does not pass what
+    /// the hub sends on to routes (nats-server's `isSpokeLeafNode`).
+    pub leaf_spoke: AtomicBool,
 }
 
 impl ClientShared {
@@ -159,6 +166,7 @@ impl ClientShared {
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
             auth: Default::default(),
+            leaf_spoke: AtomicBool::new(false),
         }
     }
 
@@ -198,6 +206,7 @@ impl ClientShared {
             ConnKind::Client => "cid",
             ConnKind::Route => "rid",
             ConnKind::Gateway => "gid",
+            ConnKind::Leaf => "lid",
         };
         format!(
             "{}:{} - {id}:{}",

@@ -155,7 +155,7 @@ fn set_host(c: &mut ClusterOptions, host: String) {
 
 /// `listen`: a port, or `host:port` (nats-server's `parseListen`). Returns
 /// the host (possibly empty) and the port as [`port`] does.
-fn listen(v: &Spanned) -> Result<(String, (u16, bool)), ConfError> {
+pub(super) fn listen(v: &Spanned) -> Result<(String, (u16, bool)), ConfError> {
     match &v.value {
         Value::Int(_) => Ok((String::new(), port(v)?)),
         Value::String(s) => {
@@ -299,7 +299,7 @@ fn routes(v: &Spanned, report: &mut Report) -> Result<Vec<String>, ConfError> {
 }
 
 /// nats-server's `parseStringArray`: a string or an array of strings.
-fn string_array(field: &str, v: &Spanned) -> Result<Vec<String>, ConfError> {
+pub(super) fn string_array(field: &str, v: &Spanned) -> Result<Vec<String>, ConfError> {
     match &v.value {
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Array(items) => items

@@ -504,12 +504,7 @@ fn connz_data(state: &ServerState, o: ConnzReq) -> Outcome {
 }
 
 fn leafz_data(state: &ServerState) -> Outcome {
-    data(&misc::Leafz {
-        server_id: state.server_id.clone(),
-        now: crate::go_time(&chrono::Utc::now()),
-        leafnodes: 0,
-        leafs: Vec::new(),
-    })
+    data(&crate::leafz::build(state, false, None))
 }
 
 fn jsz_options(o: JszReq) -> jsz::JszOptions {
