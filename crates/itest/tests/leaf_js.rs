@@ -221,3 +221,99 @@ async fn kv_mirror_across_domains_reference_both() {
     )
     .await;
 }
+
+/// A stream on the leaf sources a hub stream through `$JS.HUB.API`: every
+/// hub message arrives once, with a new sequence and its
+/// `Nats-Stream-Source` header, also what is published after it started.
+async fn source_across(hub: Impl, leaf: Impl, test: &str) {
+    let Some((h, l, _dir)) = domains(hub, leaf, test).await else {
+        return;
+    };
+    let (hc, lc) = (h.client().await, l.client().await);
+    let hub_js = jetstream::new(hc.clone());
+    hub_js
+        .create_stream(jetstream::stream::Config {
+            name: "ORDERS".into(),
+            subjects: vec!["orders.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for i in 0..3 {
+        hub_js
+            .publish(format!("orders.{i}"), Bytes::from(format!("o{i}")))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let leaf_js = jetstream::new(lc.clone());
+    let mut agg = leaf_js
+        .create_stream(jetstream::stream::Config {
+            name: "AGG".into(),
+            subjects: vec!["local.>".into()],
+            sources: Some(vec![Source {
+                name: "ORDERS".into(),
+                external: Some(External {
+                    api_prefix: "$JS.HUB.API".into(),
+                    delivery_prefix: None,
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    hub_js
+        .publish("orders.3", Bytes::from_static(b"o3"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let n = agg.info().await.unwrap().state.messages;
+        if n == 4 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "sourced {n} of 4");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = agg.get_raw_message(4).await.unwrap();
+    assert_eq!(last.subject.as_str(), "orders.3");
+    let src = last
+        .headers
+        .get("Nats-Stream-Source")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    assert!(src.starts_with("ORDERS:") && src.contains(" 4 "), "{src}");
+    // Nothing arrives twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(agg.info().await.unwrap().state.messages, 4);
+}
+
+#[tokio::test]
+async fn source_across_domains_rnats_both() {
+    source_across(Impl::Rnats, Impl::Rnats, "source_across_domains_rnats_both").await;
+}
+
+#[tokio::test]
+async fn source_across_domains_reference_hub_rnats_leaf() {
+    source_across(
+        Impl::Reference,
+        Impl::Rnats,
+        "source_across_domains_reference_hub_rnats_leaf",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn source_across_domains_reference_both() {
+    // The reference on both sides: shows what the test expects of rnats.
+    source_across(
+        Impl::Reference,
+        Impl::Reference,
+        "source_across_domains_reference_both",
+    )
+    .await;
+}

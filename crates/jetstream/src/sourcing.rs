@@ -261,13 +261,12 @@ pub fn reconcile(stream: &Arc<Stream>) {
 
 fn spawn(stream: &Arc<Stream>, link: Link) -> Running {
     let link = Arc::new(link);
-    // A mirror of a stream in another domain is fed over the network.
-    let remote_origin = link.kind == Kind::Mirror
-        && stream.js().is_some_and(|js| {
-            link.cfg.external.is_some()
-                && lookup(&js, &link.cfg).is_none()
-                && !is_local_api(&js, &link.cfg)
-        });
+    // A mirror or source of a stream in another domain is fed over the network.
+    let remote_origin = stream.js().is_some_and(|js| {
+        link.cfg.external.is_some()
+            && lookup(&js, &link.cfg).is_none()
+            && !is_local_api(&js, &link.cfg)
+    });
     if remote_origin {
         let task = tokio::spawn(remote::run(Arc::downgrade(stream), link.clone()));
         return Running { link, task };

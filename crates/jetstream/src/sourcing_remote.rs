@@ -1,10 +1,12 @@
-//! A mirror whose origin is in another JetStream domain (`external.api`
-//! names a prefix this server does not serve): as nats-server does, the
-//! mirror asks the origin's API (`<api>.CONSUMER.CREATE.<stream>`) for an
-//! ephemeral push consumer (ack none, flow control, 1 s heartbeats) that
-//! delivers to an inbox of ours, and stores each message at the origin's
-//! sequence (taken from its `$JS.ACK` reply). A gap, a silent origin or a
-//! failed request starts a new consumer from the next missing sequence.
+//! A mirror or source whose origin is in another JetStream domain
+//! (`external.api` names a prefix this server does not serve): as
+//! nats-server does, it asks the origin's API (`<api>.CONSUMER.CREATE.<stream>`)
+//! for an ephemeral push consumer (ack none, flow control, 1 s heartbeats)
+//! that delivers to an inbox of ours. A mirror stores each message at the
+//! origin's sequence (taken from its `$JS.ACK` reply); a source stores it
+//! with a new sequence and the `Nats-Stream-Source` header it resumes from.
+//! A gap, a silent origin or a failed request starts a new consumer from the
+//! next missing sequence.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -13,7 +15,7 @@ use rnats_core::router::Message;
 use rnats_core::subscription::{InternalHandler, SubRef};
 use tokio::sync::mpsc;
 
-use super::{Link, Origin, Stream};
+use super::{Kind, Link, Origin, Stream};
 
 /// How long without a message or heartbeat before the consumer is
 /// considered lost (nats-server: a few heartbeats).
@@ -65,7 +67,18 @@ pub(super) async fn run(target: Weak<Stream>, link: Arc<Link>) {
 async fn once(target: &Weak<Stream>, link: &Link) -> Option<()> {
     let (server, account, start) = {
         let t = target.upgrade()?;
-        let start = t.store.state().last_seq + 1;
+        let start = match link.kind {
+            Kind::Mirror => t.store.state().last_seq + 1,
+            Kind::Source => {
+                if link.state.lock().sseq == 0 {
+                    super::recover_position(&t, link);
+                }
+                match link.state.lock().sseq {
+                    0 => link.cfg.opt_start_seq.max(1),
+                    copied => copied + 1,
+                }
+            }
+        };
         (t.server()?, t.account.clone(), start)
     };
     let api = link
@@ -112,8 +125,8 @@ async fn once(target: &Weak<Stream>, link: &Link) -> Option<()> {
     } else {
         config["deliver_policy"] = "all".into();
     }
-    if !link.cfg.filter_subject.is_empty() {
-        config["filter_subject"] = link.cfg.filter_subject.clone().into();
+    if link.scan_filter() != ">" {
+        config["filter_subject"] = link.scan_filter().into();
     }
     let body = serde_json::json!({ "stream_name": link.cfg.name, "config": config });
     let subject = format!("{api}.CONSUMER.CREATE.{}", link.cfg.name);
@@ -160,12 +173,25 @@ async fn once(target: &Weak<Stream>, link: &Link) -> Option<()> {
             next = sseq + 1;
             continue;
         };
-        let stored = t.apply_sourced(
-            &subject,
-            &m.headers,
-            &m.payload,
-            Origin::Mirror { seq: sseq, ts },
-        );
+        let stored = match link.kind {
+            Kind::Mirror => t.apply_sourced(
+                &subject,
+                &m.headers,
+                &m.payload,
+                Origin::Mirror { seq: sseq, ts },
+            ),
+            Kind::Source => {
+                let (name, src, dest) = super::split_iname(&link.iname);
+                let ident = link.state.lock().ident.clone();
+                let mut value = format!("{name} {sseq} {src} {dest} {}", m.subject);
+                if !ident.is_empty() {
+                    value.push(' ');
+                    value.push_str(&ident);
+                }
+                let hdrs = super::source_headers(&m.headers, &value);
+                t.apply_sourced(&subject, &hdrs, &m.payload, Origin::Source)
+            }
+        };
         if stored.is_err() {
             break;
         }
