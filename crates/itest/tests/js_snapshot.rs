@@ -235,6 +235,49 @@ async fn backups_move_between_nats_server_and_rnats() {
     let (rn, _d2) = js_server();
     // nats-server's backup restored into rnats.
     round_trip(&ns, &rn).await;
+    // Larger, compressible messages: nats-server's S2 copies and repeats.
+    let a = connect(&ns).await;
+    let created = api(
+        &a,
+        "$JS.API.STREAM.CREATE.TEXT",
+        json!({"name": "TEXT", "subjects": ["text"], "storage": "file"}),
+    )
+    .await;
+    assert!(created.get("error").is_none(), "{created}");
+    let js = async_nats::jetstream::new(a.clone());
+    let body = |i: usize| -> String {
+        (0..400)
+            .map(|j| {
+                format!(
+                    "line {} of message {i}: {};",
+                    j * 7 % 13,
+                    "abc".repeat(j % 5)
+                )
+            })
+            .collect()
+    };
+    for i in 0..30 {
+        js.publish("text", Bytes::from(body(i)))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let (meta, data) = snapshot(&a, "TEXT", json!({})).await;
+    let raw: usize = (0..30).map(|i| body(i).len()).sum();
+    assert!(
+        data.len() * 3 < raw,
+        "expected compressed blocks: {} of {raw}",
+        data.len()
+    );
+    let b = connect(&rn).await;
+    let done = restore(&b, &meta, &data).await;
+    assert_eq!(done["state"]["messages"], 30, "{done}");
+    for seq in [1u64, 17, 30] {
+        let m = api(&b, "$JS.API.STREAM.MSG.GET.TEXT", json!({ "seq": seq })).await;
+        let orig = api(&a, "$JS.API.STREAM.MSG.GET.TEXT", json!({ "seq": seq })).await;
+        assert_eq!(m["message"]["data"], orig["message"]["data"], "seq {seq}");
+    }
     // And rnats's into a fresh nats-server.
     let d3 = tempfile::tempdir().unwrap();
     let ns2 = reference(&bin, d3.path());
