@@ -546,7 +546,19 @@ impl InternalHandler for Restore {
             if self.sub.lock().is_none() {
                 return;
             }
-            self.buf.lock().extend_from_slice(msg.payload);
+            let held = {
+                let mut buf = self.buf.lock();
+                buf.extend_from_slice(msg.payload);
+                buf.len() as u64
+            };
+            // The archive is held until its end: stop one that cannot fit.
+            if let Some(kind) = js.limits_exceeded(self.config.storage, held) {
+                self.close();
+                let err = restore_error(JsError::new(kind).description);
+                let body = ApiResponse::<StreamCreateResponse>::error(err).to_vec();
+                server.publish_in(&js.account, reply, None, None, &body);
+                return;
+            }
             *self.last_chunk.lock() = Instant::now();
             server.publish_in(&js.account, reply, None, None, b"");
             return;
