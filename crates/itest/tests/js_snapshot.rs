@@ -401,3 +401,65 @@ async fn an_unacked_snapshot_stalls_instead_of_buffering() {
     }
     assert!(chunks > 40, "20 x 4 KiB in 1 KiB chunks, got {chunks}");
 }
+
+#[tokio::test]
+async fn a_restore_over_the_account_limit_is_stopped() {
+    let (from, _d) = js_server();
+    let c = connect(&from).await;
+    let created = api(
+        &c,
+        "$JS.API.STREAM.CREATE.BIG",
+        json!({"name": "BIG", "subjects": ["big"], "storage": "file"}),
+    )
+    .await;
+    assert!(created.get("error").is_none());
+    let js = async_nats::jetstream::new(c.clone());
+    for i in 0..10u32 {
+        let body: Vec<u8> = (0..8192u32)
+            .map(|j| (j.wrapping_mul(2654435761) >> (i % 7)) as u8)
+            .collect();
+        js.publish("big", Bytes::from(body))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let (meta, data) = snapshot(&c, "BIG", json!({})).await;
+    let store = tempfile::tempdir().unwrap();
+    let limited = Server::start_with_config(&format!(
+        "jetstream {{ store_dir: \"{}\" }}\naccounts {{ L: {{ jetstream: {{ max_file: 16384 }}, users: [{{user: l, password: l}}] }} }}\n",
+        store.path().display()
+    ));
+    let l = async_nats::ConnectOptions::with_user_and_password("l".into(), "l".into())
+        .connect(limited.url())
+        .await
+        .unwrap();
+    let resp = api(
+        &l,
+        "$JS.API.STREAM.RESTORE.BIG",
+        json!({"config": meta["config"], "state": meta["state"]}),
+    )
+    .await;
+    let deliver = resp["deliver_subject"]
+        .as_str()
+        .expect("deliver subject")
+        .to_string();
+    let mut refused = None;
+    for chunk in data.chunks(4096) {
+        let ack = within(
+            T,
+            "chunk ack",
+            l.request(deliver.clone(), Bytes::copy_from_slice(chunk)),
+        )
+        .await
+        .unwrap();
+        if !ack.payload.is_empty() {
+            refused = Some(serde_json::from_slice::<Value>(&ack.payload).unwrap());
+            break;
+        }
+    }
+    let refused = refused.expect("the archive was taken past the limit");
+    assert_eq!(refused["error"]["err_code"], 10062, "{refused}");
+    let info = api(&l, "$JS.API.STREAM.INFO.BIG", json!({})).await;
+    assert_eq!(info["error"]["err_code"], 10059, "{info}");
+}
