@@ -586,24 +586,64 @@ fn bench_modes_report_rates_and_latencies() {
     assert_eq!(keys.as_array().map(Vec::len), Some(50));
 }
 
-#[test]
-fn stream_backup_says_snapshots_are_unsupported() {
-    let (server, _store) = js_server();
-    let cfg = tempfile::tempdir().unwrap();
-    rnats(
-        &server,
-        cfg.path(),
-        &["str", "add", "B", "--subjects", "b.>", "--defaults"],
-    )
-    .ok();
+/// Backs up stream B (3 messages) from `from` and restores it into `to`
+/// (B must not exist there) with the CLI's backup directory.
+fn backup_and_restore(from: &Server, to: &Server, cfg: &Path) {
     let work = tempfile::tempdir().unwrap();
-    let r = rnats(
-        &server,
-        cfg.path(),
-        &["str", "backup", "B", work.path().to_str().unwrap()],
-    );
-    assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("snapshot"), "{}", r.stderr);
+    let dir = work.path().join("b");
+    let dir = dir.to_str().unwrap();
+    let out = rnats(from, cfg, &["str", "backup", "B", dir]).ok();
+    assert!(out.stdout.contains("Received"), "{}", out.stdout);
+    for f in ["backup.json", "stream.tar.s2"] {
+        assert!(work.path().join("b").join(f).is_file(), "{f} missing");
+    }
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(work.path().join("b/backup.json")).unwrap()).unwrap();
+    assert_eq!(meta["config"]["name"], "B");
+    assert_eq!(meta["state"]["messages"], 3);
+    let out = rnats(to, cfg, &["str", "restore", dir]).ok();
+    assert!(out.stdout.contains("3 messages"), "{}", out.stdout);
+    let info = rnats(to, cfg, &["str", "info", "B", "-j"]).ok().json();
+    assert_eq!(info["state"]["messages"], 3, "{info}");
+    assert_eq!(info["state"]["last_seq"], 3, "{info}");
+    // A second restore finds the stream there and says so.
+    let again = rnats(to, cfg, &["str", "restore", dir]);
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("10130"), "{}", again.stderr);
+}
+
+#[test]
+fn stream_backup_and_restore_move_a_stream_between_servers() {
+    let cfg = tempfile::tempdir().unwrap();
+    let (from, _s1) = js_server();
+    let (to, _s2) = js_server();
+    let r = |args: &[&str]| rnats(&from, cfg.path(), args);
+    r(&["str", "add", "B", "--subjects", "b.>", "--defaults"]).ok();
+    for body in ["one", "two", "three"] {
+        r(&["pub", "b.x", body]).ok();
+    }
+    backup_and_restore(&from, &to, cfg.path());
+    // nats-server's backups restore into rnats and rnats's into nats-server.
+    let Some(bin) = rnats_itest::cluster::reference_or_skip(
+        "stream_backup_and_restore_move_a_stream_between_servers (reference part)",
+    ) else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let port = rnats_itest::free_port().to_string();
+    let args = [
+        "-js",
+        "-sd",
+        d.path().to_str().unwrap(),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        &port,
+    ];
+    let reference = Server::try_launch_bin(&bin, &args).unwrap_or_else(|e| panic!("{e}"));
+    backup_and_restore(&to, &reference, cfg.path());
+    let (third, _s3) = js_server();
+    backup_and_restore(&reference, &third, cfg.path());
 }
 
 #[test]

@@ -184,6 +184,8 @@ fn dispatch(js: &Arc<JsAccount>, op: &str, body: &[u8], gate: &Gate) -> Answer {
         ("INFO", Some(n)) => gate.answer(|| info(js, n, body)),
         ("DELETE", Some(n)) => gate.answer(|| delete(js, n)),
         ("PURGE", Some(n)) => gate.answer(|| purge(js, n, body)),
+        ("SNAPSHOT", Some(n)) => gate.answer(|| crate::snapshot::snapshot(js, n, body)),
+        ("RESTORE", Some(n)) => gate.answer(|| crate::snapshot::restore(js, n, body)),
         ("NAMES", None) => gate.answer(|| names(js, body)),
         ("LIST", None) => gate.answer(|| list(js, body)),
         // Standalone: nats-server refuses these until it is clustered.
@@ -515,7 +517,11 @@ fn update(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamUpdateRe
     Ok(StreamUpdateResponse(Some(info)))
 }
 
-fn info(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamInfoResponse, JsError> {
+pub(crate) fn info(
+    js: &Arc<JsAccount>,
+    name: &str,
+    body: &[u8],
+) -> Result<StreamInfoResponse, JsError> {
     let req: StreamInfoRequest = request_strict(body, INFO_FIELDS)?;
     let stream = stream_of(js, name)?;
     let info = stream_info(js, &stream, &req, Detail::Full);

@@ -22,6 +22,7 @@ pub mod errors;
 pub mod headers;
 pub mod markers;
 mod shutdown;
+pub mod snapshot;
 pub mod sourcing;
 pub mod stream;
 pub mod types;

@@ -171,6 +171,11 @@ impl Consumer {
         *self.task.lock() = Some(tokio::spawn(timers::run(Arc::downgrade(self))));
     }
 
+    /// The state as persisted (delivered, ack floor, pending), for snapshots.
+    pub(crate) fn persisted_state(&self) -> state::Persisted {
+        self.state.lock().persisted()
+    }
+
     pub fn config(&self) -> ConsumerConfig {
         self.state.lock().config.clone()
     }
