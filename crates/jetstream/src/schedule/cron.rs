@@ -10,6 +10,11 @@ use chrono_tz::Tz;
 
 const NANOS: i64 = 1_000_000_000;
 
+/// A schedule pattern (or `@at` time) nats-server would refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("message schedules pattern is invalid")]
+pub struct InvalidPattern;
+
 /// A schedule's time zone (`Nats-Schedule-Time-Zone`); `None` is UTC.
 pub type Zone = Option<Tz>;
 
@@ -38,14 +43,14 @@ pub enum Next {
     },
 }
 
-/// nats-server's `parseMsgSchedule`: `Err(())` for an invalid pattern.
-pub fn next_fire(pattern: &str, zone: Zone, ts: i64, now: i64) -> Result<Next, ()> {
+/// nats-server's `parseMsgSchedule`: `Err(InvalidPattern)` for an invalid pattern.
+pub fn next_fire(pattern: &str, zone: Zone, ts: i64, now: i64) -> Result<Next, InvalidPattern> {
     if pattern.is_empty() {
         return Ok(Next::None);
     }
     if let Some(at) = pattern.strip_prefix("@at ") {
         if zone.is_some() {
-            return Err(());
+            return Err(InvalidPattern);
         }
         let t = parse_rfc3339(at)?;
         // Go's zero time means "no schedule".
@@ -60,11 +65,11 @@ pub fn next_fire(pattern: &str, zone: Zone, ts: i64, now: i64) -> Result<Next, (
     }
     if let Some(every) = pattern.strip_prefix("@every ") {
         if zone.is_some() {
-            return Err(());
+            return Err(InvalidPattern);
         }
-        let dur = parse_go_duration(every).ok_or(())?;
+        let dur = parse_go_duration(every).ok_or(InvalidPattern)?;
         if dur < NANOS {
-            return Err(());
+            return Err(InvalidPattern);
         }
         let mut next = round_second(ts).saturating_add(dur);
         if next < now {
@@ -117,12 +122,12 @@ pub fn format_rfc3339_nano(nanos: i64, offset: i32) -> String {
 
 /// Go's `time.Parse(time.RFC3339, ..)` (fractional seconds accepted, `T`
 /// and `Z` upper case only).
-pub fn parse_rfc3339(s: &str) -> Result<DateTime<FixedOffset>, ()> {
+pub fn parse_rfc3339(s: &str) -> Result<DateTime<FixedOffset>, InvalidPattern> {
     let b = s.as_bytes();
     if b.len() < 20 || b[10] != b'T' || b.ends_with(b"z") {
-        return Err(());
+        return Err(InvalidPattern);
     }
-    DateTime::parse_from_rfc3339(s).map_err(|_| ())
+    DateTime::parse_from_rfc3339(s).map_err(|_| InvalidPattern)
 }
 
 /// Go's `time.ParseDuration` in nanos (negatives are refused, which is what
@@ -277,10 +282,10 @@ pub struct Spec {
 }
 
 impl Spec {
-    pub fn parse(pattern: &str) -> Result<Spec, ()> {
+    pub fn parse(pattern: &str) -> Result<Spec, InvalidPattern> {
         let f: Vec<&str> = pattern.split_whitespace().collect();
         if f.len() != 6 {
-            return Err(());
+            return Err(InvalidPattern);
         }
         Ok(Spec {
             second: field(f[0], &SECONDS)?,
@@ -305,14 +310,14 @@ impl Spec {
     /// The first matching instant after `ts` (unix nanos), as nanos; the
     /// walk is Go's: whole fields step in the zone's wall clock, hours,
     /// minutes and seconds in absolute time. Errs past five years.
-    pub fn next_after(&self, zone: Zone, ts: i64) -> Result<i64, ()> {
+    pub fn next_after(&self, zone: Zone, ts: i64) -> Result<i64, InvalidPattern> {
         let mut t = ts.div_euclid(NANOS) + 1;
         let mut truncated = false;
         let year_limit = local(zone, t).year + 5;
         'wrap: loop {
             let mut l = local(zone, t);
             if l.year > year_limit {
-                return Err(());
+                return Err(InvalidPattern);
             }
             while (1u64 << l.month) & self.month == 0 {
                 if !truncated {
@@ -368,13 +373,13 @@ impl Spec {
                     continue 'wrap;
                 }
             }
-            return t.checked_mul(NANOS).ok_or(());
+            return t.checked_mul(NANOS).ok_or(InvalidPattern);
         }
     }
 }
 
 /// A comma-separated list of ranges (empty items skipped, as Go's FieldsFunc).
-fn field(s: &str, b: &Bounds) -> Result<u64, ()> {
+fn field(s: &str, b: &Bounds) -> Result<u64, InvalidPattern> {
     let mut bits = 0;
     for expr in s.split(',').filter(|e| !e.is_empty()) {
         bits |= range(expr, b)?;
@@ -383,7 +388,7 @@ fn field(s: &str, b: &Bounds) -> Result<u64, ()> {
 }
 
 /// `number | number "-" number [ "/" step ]`, `*` or `?` for the whole range.
-fn range(expr: &str, b: &Bounds) -> Result<u64, ()> {
+fn range(expr: &str, b: &Bounds) -> Result<u64, InvalidPattern> {
     let range_and_step: Vec<&str> = expr.split('/').collect();
     let low_high: Vec<&str> = range_and_step[0].split('-').collect();
     let single = low_high.len() == 1;
@@ -395,7 +400,7 @@ fn range(expr: &str, b: &Bounds) -> Result<u64, ()> {
         end = match low_high.len() {
             1 => start,
             2 => int_or_name(low_high[1], b)?,
-            _ => return Err(()),
+            _ => return Err(InvalidPattern),
         };
         extra = 0;
     }
@@ -411,10 +416,10 @@ fn range(expr: &str, b: &Bounds) -> Result<u64, ()> {
             }
             step
         }
-        _ => return Err(()),
+        _ => return Err(InvalidPattern),
     };
     if start < b.min || end > b.max || start > end || step == 0 {
-        return Err(());
+        return Err(InvalidPattern);
     }
     let mut bits = 0u64;
     let mut i = start;
@@ -425,7 +430,7 @@ fn range(expr: &str, b: &Bounds) -> Result<u64, ()> {
     Ok(bits | extra)
 }
 
-fn int_or_name(expr: &str, b: &Bounds) -> Result<u64, ()> {
+fn int_or_name(expr: &str, b: &Bounds) -> Result<u64, InvalidPattern> {
     let lower = expr.to_ascii_lowercase();
     if let Some(i) = b.names.iter().position(|n| *n == lower) {
         return Ok(i as u64 + b.first_name);
@@ -434,9 +439,9 @@ fn int_or_name(expr: &str, b: &Bounds) -> Result<u64, ()> {
 }
 
 /// Go's `strconv.Atoi`, refusing negatives.
-fn int(expr: &str) -> Result<u64, ()> {
-    let n: i64 = expr.parse().map_err(|_| ())?;
-    u64::try_from(n).map_err(|_| ())
+fn int(expr: &str) -> Result<u64, InvalidPattern> {
+    let n: i64 = expr.parse().map_err(|_| InvalidPattern)?;
+    u64::try_from(n).map_err(|_| InvalidPattern)
 }
 
 #[cfg(test)]
