@@ -483,3 +483,118 @@ async fn a_schedule_due_during_a_kill_fires_once_after_restart() {
     })
     .await;
 }
+
+/// Publishes message `seq` of atomic batch `id` (committing it when
+/// `commit`); the reply body ("" for a staged message).
+async fn batch_msg(
+    nc: &async_nats::Client,
+    subject: &str,
+    id: &str,
+    seq: u64,
+    commit: bool,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut h = HeaderMap::new();
+    h.insert("Nats-Batch-Id", id);
+    h.insert("Nats-Batch-Sequence", seq.to_string().as_str());
+    if commit {
+        h.insert("Nats-Batch-Commit", "1");
+    }
+    for (k, v) in extra {
+        h.insert(*k, *v);
+    }
+    let r = nc
+        .request_with_headers(subject.to_string(), h, "b".into())
+        .await
+        .expect("batch publish");
+    String::from_utf8(r.payload.to_vec()).expect("utf-8")
+}
+
+fn reply_code(reply: &str) -> u64 {
+    err_code(&serde_json::from_str(reply).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn atomic_batches_check_and_store_schedules() {
+    let (server, _store) = js_server();
+    within(LIMIT, "batches", async {
+        let nc = connect(&server).await;
+        let mut cfg = sched_stream("A", &["a.>"]);
+        cfg["allow_atomic"] = json!(true);
+        create(&nc, cfg).await;
+        // A schedule in a batch fires like a published one.
+        let at = format!("@at {}", at_in(1));
+        let r = batch_msg(
+            &nc,
+            "a.sched",
+            "b1",
+            1,
+            false,
+            &[("Nats-Schedule", &at), ("Nats-Schedule-Target", "a.out")],
+        )
+        .await;
+        assert_eq!(r, "");
+        let r = batch_msg(&nc, "a.x", "b1", 2, true, &[]).await;
+        assert_eq!(reply_code(&r), 0, "{r}");
+        let sched = last(&nc, "A", "a.sched").await.expect("schedule stored");
+        assert_eq!(sched.header("Nats-Rollup"), Some("sub"));
+        let m = wait_for(&nc, "A", "a.out", 0).await;
+        assert_eq!(m.header("Nats-Scheduler"), Some("a.sched"));
+
+        // A schedule written earlier in the batch may be purged by the commit.
+        let later = format!("@at {}", at_in(3600));
+        batch_msg(
+            &nc,
+            "a.s2",
+            "b2",
+            1,
+            false,
+            &[("Nats-Schedule", &later), ("Nats-Schedule-Target", "a.out")],
+        )
+        .await;
+        let r = batch_msg(
+            &nc,
+            "a.y",
+            "b2",
+            2,
+            true,
+            &[("Nats-Schedule-Next", "purge"), ("Nats-Scheduler", "a.s2")],
+        )
+        .await;
+        assert_eq!(reply_code(&r), 0, "{r}");
+        assert_eq!(count(&nc, "A", "a.s2").await, 0);
+
+        // ..but not a plain message written earlier in the batch.
+        batch_msg(&nc, "a.plain", "b3", 1, false, &[]).await;
+        let r = batch_msg(
+            &nc,
+            "a.z",
+            "b3",
+            2,
+            true,
+            &[
+                ("Nats-Schedule-Next", "purge"),
+                ("Nats-Scheduler", "a.plain"),
+            ],
+        )
+        .await;
+        assert_eq!(reply_code(&r), 10212, "{r}");
+        // An invalid schedule refuses the whole batch.
+        batch_msg(&nc, "a.ok", "b4", 1, false, &[]).await;
+        let r = batch_msg(
+            &nc,
+            "a.s3",
+            "b4",
+            2,
+            true,
+            &[
+                ("Nats-Schedule", &later),
+                ("Nats-Schedule-Target", "elsewhere"),
+            ],
+        )
+        .await;
+        assert_eq!(reply_code(&r), 10190, "{r}");
+        assert_eq!(count(&nc, "A", "a.ok").await, 0);
+    })
+    .await;
+}
