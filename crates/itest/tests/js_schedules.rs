@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// A refused publish: subject, headers, expected `err_code`.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u64);
+
 async fn api(nc: &async_nats::Client, subject: &str, body: Value) -> Value {
     let r = nc
         .request(subject.to_string(), body.to_string().into())
@@ -377,7 +380,7 @@ async fn invalid_schedules_get_nats_server_errors() {
         create(&nc, json!({"name": "L", "subjects": ["l.>"], "storage": "memory", "allow_msg_schedules": true})).await;
         let at = format!("@at {}", at_in(3600));
         let t = ("Nats-Schedule-Target", "v.out");
-        let cases: Vec<(&str, Vec<(&str, &str)>, u64)> = vec![
+        let cases: Vec<Case> = vec![
             ("n.s", vec![("Nats-Schedule", &at), ("Nats-Schedule-Target", "n.out")], 10188),
             ("n.s", vec![("Nats-Schedule", "bogus")], 10188),
             ("n.s", vec![("Nats-Schedule-Time-Zone", "Mars/Base")], 10188),
