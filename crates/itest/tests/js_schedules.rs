@@ -434,6 +434,32 @@ async fn invalid_schedules_get_nats_server_errors() {
         // Headers a stream without schedules does not look at.
         let ack = publish(&nc, "n.s", &[("Nats-Schedule-Target", "n.out")], "").await;
         assert!(ack["error"].is_null(), "{ack}");
+
+        // Schedules can be turned on by an update (and then work), not off.
+        let off = api(
+            &nc,
+            "$JS.API.STREAM.UPDATE.V",
+            json!({"name": "V", "subjects": ["v.>"], "storage": "memory", "allow_msg_ttl": true}),
+        )
+        .await;
+        assert_eq!(off["error"]["err_code"], 10052, "{off}");
+        assert_eq!(off["error"]["description"], "message schedules can not be disabled");
+        let on = api(
+            &nc,
+            "$JS.API.STREAM.UPDATE.N",
+            json!({"name": "N", "subjects": ["n.>"], "storage": "memory", "allow_msg_ttl": true, "allow_msg_schedules": true}),
+        )
+        .await;
+        assert!(on["error"].is_null(), "{on}");
+        let ack = publish(
+            &nc,
+            "n.s",
+            &[("Nats-Schedule", &format!("@at {}", at_in(0))), ("Nats-Schedule-Target", "n.out")],
+            "now on",
+        )
+        .await;
+        assert!(ack["error"].is_null(), "{ack}");
+        assert_eq!(wait_for(&nc, "N", "n.out", 0).await.body, "now on");
     })
     .await;
 }
