@@ -322,22 +322,25 @@ pub(crate) fn on_stored(
             false
         }
     };
-    if let Some(next) = next.filter(|n| *n != NEXT_PURGE.as_bytes()) {
-        let at = std::str::from_utf8(next)
-            .ok()
-            .and_then(|n| chrono::DateTime::parse_from_rfc3339(n).ok())
-            .and_then(|t| t.timestamp_nanos_opt());
-        if let (Some(at), false) = (at, scheduler.is_empty()) {
-            state.update(scheduler, at);
-            drop(state);
-            stream.scheduler.wake.notify_one();
-            return;
-        }
+    if let Some((scheduler, at)) = moved(hdrs) {
+        state.update(scheduler, at);
+        drop(state);
+        stream.scheduler.wake.notify_one();
+        return;
     }
     drop(state);
     if armed {
         stream.scheduler.wake.notify_one();
     }
+}
+
+/// A produced message's schedule and the time it fires next (from
+/// `Nats-Scheduler` and a `Nats-Schedule-Next` time).
+fn moved(hdrs: &[u8]) -> Option<(&str, i64)> {
+    let next = value(hdrs, NEXT).filter(|n| *n != NEXT_PURGE.as_bytes())?;
+    let scheduler = Some(text(hdrs, SCHEDULER)).filter(|s| !s.is_empty())?;
+    let at = chrono::DateTime::parse_from_rfc3339(std::str::from_utf8(next).ok()?).ok()?;
+    Some((scheduler, at.timestamp_nanos_opt()?))
 }
 
 /// Hook: at stream start (and when a config update turns schedules on):
@@ -349,11 +352,17 @@ pub(crate) fn start(stream: &Arc<Stream>) -> Option<JoinHandle<()>> {
     {
         return None;
     }
+    // Messages a schedule produced carry its next time: replaying them
+    // restores what nats-server keeps in its schedule state file, so an
+    // interval missed while down fires once instead of drifting.
     let mut seq = 1;
     while let Ok(m) = stream.store.load_next("", seq) {
         if !m.headers.is_empty() {
+            let mut state = stream.scheduler.state.lock();
             if let Ok(cron::Next::At { nanos, .. }) = schedule_of(&m.headers, m.ts) {
-                stream.scheduler.state.lock().init(m.seq, &m.subject, nanos);
+                state.init(m.seq, &m.subject, nanos);
+            } else if let Some((scheduler, at)) = moved(&m.headers) {
+                state.update(scheduler, at);
             }
         }
         seq = m.seq + 1;
@@ -515,6 +524,18 @@ mod tests {
         assert!(headers::get(&out, "Nats-Schedule").is_none());
         assert!(headers::get(&out, "Nats-Schedule-Target").is_none());
         assert!(headers::get(&out, "Nats-Expected-Stream").is_none());
+    }
+
+    #[test]
+    fn produced_messages_move_their_schedule() {
+        let h = headers::Builder::new()
+            .add(SCHEDULER, "s.sched")
+            .add(NEXT, "2030-01-01T00:00:01.5Z")
+            .finish();
+        assert_eq!(moved(&h), Some(("s.sched", 1_893_456_001_500_000_000)));
+        let purge = headers::set(&h, NEXT, NEXT_PURGE);
+        assert_eq!(moved(&purge), None);
+        assert_eq!(moved(&headers::remove(&h, SCHEDULER)), None);
     }
 
     #[test]
