@@ -506,6 +506,9 @@ fn update(js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Result<StreamUpdateRe
     if old.allow_msg_ttl && !cfg.allow_msg_ttl {
         return Err(invalid_config("message TTL status can not be disabled"));
     }
+    if old.allow_msg_schedules && !cfg.allow_msg_schedules {
+        return Err(invalid_config("message schedules can not be disabled"));
+    }
     // Removing the mirror promotes it to a normal stream; changing it is refused.
     if cfg.mirror.is_some() && cfg.mirror != old.mirror {
         return Err(JsError::new(JsErrorKind::StreamMirrorNotUpdatable));

@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::counter;
 use crate::errors::{JsError, JsErrorKind};
 use crate::headers;
+use crate::schedule;
 use crate::stream::{self, Inner, Origin, Stored, Stream};
 use crate::versioning::API_LEVEL;
 
@@ -268,6 +269,7 @@ fn check(stream: &Stream, inner: &mut Inner, msgs: Vec<Msg>) -> Result<Vec<Msg>,
     let mut expected_cache: HashMap<String, u64> = HashMap::new();
     // The latest counter message per subject within the batch.
     let mut totals: HashMap<String, (Vec<u8>, Vec<u8>)> = HashMap::new();
+    let mut scheduled: HashMap<String, bool> = HashMap::new();
     let mut out = Vec::with_capacity(msgs.len());
     for (i, mut m) in msgs.into_iter().enumerate() {
         let h = &m.hdrs;
@@ -288,6 +290,11 @@ fn check(stream: &Stream, inner: &mut Inner, msgs: Vec<Msg>) -> Result<Vec<Msg>,
             }
             stream::parse_ttl(v)?;
         }
+        let sched = schedule::check_batch_msg(stream, &mut scheduled, &cfg, &m.subject, h)?;
+        if let Some(hs) = sched {
+            m.hdrs = hs;
+        }
+        let h = &m.hdrs;
         if let Some(r) = headers::get_str(h, headers::ROLLUP) {
             if !cfg.allow_rollup_hdrs {
                 return Err(

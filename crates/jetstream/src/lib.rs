@@ -21,6 +21,7 @@ pub mod engine;
 pub mod errors;
 pub mod headers;
 pub mod markers;
+pub mod schedule;
 mod shutdown;
 pub mod snapshot;
 pub mod sourcing;

@@ -107,6 +107,8 @@ pub struct Stream {
     new_msgs: tokio::sync::watch::Sender<u64>,
     /// The tasks copying this stream's mirror or sources.
     pub(crate) sourcing: super::sourcing::Links,
+    /// Message schedules (see [`super::schedule`]).
+    pub(crate) scheduler: super::schedule::Scheduler,
 }
 
 pub(crate) struct Inner {
@@ -217,6 +219,7 @@ impl Stream {
             batches: batch::Batches::default(),
             new_msgs: tokio::sync::watch::Sender::new(0),
             sourcing: super::sourcing::Links::default(),
+            scheduler: super::schedule::Scheduler::default(),
         })
     }
 
@@ -236,6 +239,7 @@ impl Stream {
             !was && inner.config.needs_expiry()
         };
         super::sourcing::reconcile(self);
+        self.tasks.lock().extend(super::schedule::start(self));
         if start_expiry {
             self.tasks
                 .lock()
@@ -258,6 +262,7 @@ impl Stream {
         if self.ack_after_sync {
             tasks.push(tokio::spawn(ack_loop(weak, self.store.sync_watch())));
         }
+        tasks.extend(super::schedule::start(self));
         drop(tasks);
         super::sourcing::reconcile(self);
         Ok(())
@@ -548,6 +553,7 @@ impl Stream {
         let mut msg_id = None;
         let mut rollup = None;
         let mut ttl = 0i64;
+        let mut scheduled = None;
         if !hdrs.is_empty() {
             if client && headers::get(hdrs, headers::STREAM_SOURCE).is_some() {
                 return Err(JsError::new(JsErrorKind::MessageSourceHdrNotAllowed));
@@ -572,7 +578,9 @@ impl Stream {
             }
             if client {
                 self.check_expected(inner, subject, hdrs)?;
+                scheduled = super::schedule::check_publish(self, &inner.config, subject, hdrs)?;
             }
+            let hdrs = scheduled.as_deref().unwrap_or(hdrs);
             let cfg = &inner.config;
             if let Some(r) = headers::get_str(hdrs, headers::ROLLUP) {
                 if strict && !cfg.allow_rollup_hdrs {
@@ -601,6 +609,7 @@ impl Stream {
                 }
             }
         }
+        let hdrs = scheduled.as_deref().unwrap_or(hdrs);
         // A batch computed its counters when it was checked.
         let counted = if checked_batch {
             None
@@ -645,6 +654,7 @@ impl Stream {
             }
             None => {}
         }
+        super::schedule::on_stored(self, &inner.config, seq, subject, hdrs, now);
         if ttl > 0 {
             let deadline = now.saturating_add(ttl.saturating_mul(1_000_000_000));
             let sooner = inner.ttls.first().is_none_or(|&(d, _)| deadline < d);
