@@ -400,8 +400,13 @@ impl FileStore {
             .filter(|n| inner.blocks.get(n).is_some_and(|b| b.wants_compaction()))
             .collect();
         if new_first > old_first {
-            // Blocks left holding only tombstones that first_seq has now passed.
+            // Blocks left holding only tombstones that first_seq has now passed. They all
+            // come before the block holding first_seq, so the walk stops there instead of
+            // visiting every block on every publish into a full stream.
             for (n, b) in &inner.blocks {
+                if b.pmin > new_first {
+                    break;
+                }
                 if *n != inner.active && b.live_msgs == 0 && b.tmax < new_first {
                     candidates.push(*n);
                 }
@@ -409,10 +414,17 @@ impl FileStore {
             candidates.sort_unstable();
             candidates.dedup();
         }
-        if !candidates.is_empty() {
-            // Make the newest markers/headers durable before dropping older information.
+        // Blocks wholly below first_seq are dropped at once; they need no sync first (see
+        // `compact_block`). Only rewrites make the newest markers durable beforehand.
+        let (drops, rewrites): (Vec<u32>, Vec<u32>) = candidates
+            .into_iter()
+            .partition(|n| inner.blocks.get(n).is_some_and(|b| b.below(new_first)));
+        for n in drops {
+            self.compact_block(inner, n)?;
+        }
+        if !rewrites.is_empty() {
             self.sync.sync_now()?;
-            for n in candidates {
+            for n in rewrites {
                 self.compact_block(inner, n)?;
             }
         }
@@ -428,12 +440,14 @@ impl FileStore {
         // Offsets in this block change (or it disappears).
         inner.cache.invalidate(num);
         let path = block_path(&self.dir, num);
-        let first = inner.core.first_seq;
-        if b.live_msgs == 0 && b.pmax < first && b.tmax < first {
-            // Everything it names is below first_seq: drop the file without reading it.
-            // The directory is not synced: should the removal be lost, recovery replays the
-            // block and the active block's header or compact marker (it always carries the
-            // current first_seq, and was synced before this) removes it again.
+        if b.below(inner.core.first_seq) {
+            // Everything it names is below first_seq: drop the file without reading it,
+            // without syncing the directory or the markers that moved first_seq first.
+            // The active block always carries the current first_seq (its header or a
+            // compact marker). Should the removal be lost, recovery replays the block and
+            // that removes it again; should the markers be lost instead, recovery starts at
+            // the next block's first message: a front trim no later than the real one, the
+            // state an interval-synced store may come back in anyway.
             inner.blocks.remove(&num);
             self.io.remove(&path)?;
             return Ok(());
