@@ -86,12 +86,8 @@ impl SyncShared {
     pub fn set_active(&self, file: Arc<dyn StoreFile>) {
         let mut st = self.st.lock();
         if let Some(old) = st.active.replace(file) {
-            // With an interval, a full block could sit dirty in the page cache for minutes
-            // and make the next fsync (a clean stop's, say) write it all at once: start its
-            // writeback now, in the background, so only the newest data is left to sync.
-            if self.policy != SyncPolicy::Always {
-                old.start_writeback();
-            }
+            // No writeback is started here: in a full stream (discard old) a block often
+            // dies before the kernel writes it, and then its bytes never reach the disk.
             st.pending.push(old);
         }
         st.dirty = true;
