@@ -643,9 +643,13 @@ mod tests {
                 .filter(|s| s.launch().sync_always)
                 .map(Spec::id)
                 .collect::<Vec<_>>(),
-            ["js-pub-async-file-fsync/128B"]
+            [
+                "js-pub-async-file-fsync/128B",
+                "js-pub-sync-file-fsync/128B",
+                "js-kv-put-sync-fsync/128B"
+            ]
         );
-        assert_eq!(c.iter().filter(|s| matches(s, "js-pub-sync")).count(), 4);
+        assert_eq!(c.iter().filter(|s| matches(s, "js-pub-sync")).count(), 5);
         let cluster: Vec<_> = c.iter().filter(|s| matches(s, "cluster")).collect();
         assert_eq!(cluster.len(), 7);
         assert!(cluster.iter().all(|s| s.is_cluster()));
