@@ -4,18 +4,19 @@
 //! counts and the stream counters. It never touches disk: every mutating call hands back what it
 //! removed so the FileStore can persist tombstones and fix its block accounting.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
-
 use crate::error::StoreError;
 use crate::filter;
+use crate::seqmap::SeqMap;
+use crate::subj::Subj;
 use crate::types::{DiscardPolicy, StoreLimits, StreamState, SubjectState};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub(crate) struct Entry<T> {
-    pub subject: Arc<str>,
+    pub subject: Subj,
     pub ts: i64,
-    /// Accounted size (mem or file formula, chosen by the owning store).
-    pub size: u64,
+    /// Accounted size (mem or file formula, chosen by the owning store); records are
+    /// below 4 GiB, and u32 keeps the entry small.
+    pub size: u32,
     pub data: T,
 }
 
@@ -32,8 +33,8 @@ pub(crate) type Removed<T> = Vec<(u64, Entry<T>)>;
 
 pub(crate) struct Core<T> {
     pub limits: StoreLimits,
-    pub msgs: BTreeMap<u64, Entry<T>>,
-    subjects: HashMap<Arc<str>, SubjInfo>,
+    pub msgs: SeqMap<Entry<T>>,
+    subjects: HashMap<Subj, SubjInfo>,
     pub first_seq: u64,
     pub first_ts: i64,
     pub last_seq: u64,
@@ -45,7 +46,7 @@ impl<T> Core<T> {
     pub fn new(limits: StoreLimits) -> Self {
         Core {
             limits,
-            msgs: BTreeMap::new(),
+            msgs: SeqMap::default(),
             subjects: HashMap::new(),
             first_seq: 0,
             first_ts: 0,
@@ -108,7 +109,7 @@ impl<T> Core<T> {
             // At the subject limit: storing drops that subject's oldest; enough room?
             let first = info.map(|i| self.exact_first(subject, i)).unwrap_or(0);
             match self.msgs.get(&first) {
-                Some(e) if e.size >= size => {}
+                Some(e) if u64::from(e.size) >= size => {}
                 _ => return Err(StoreError::MaxBytes),
             }
         }
@@ -124,10 +125,11 @@ impl<T> Core<T> {
         }
         self.last_seq = seq;
         self.last_ts = ts;
-        self.bytes += size;
-        let key: Arc<str> = match self.subjects.get_key_value(subject) {
+        let size = size.min(u32::MAX as u64) as u32;
+        self.bytes += u64::from(size);
+        let key = match self.subjects.get_key_value(subject) {
             Some((k, _)) => k.clone(),
-            None => Arc::from(subject),
+            None => Subj::new(subject),
         };
         let info = self.subjects.entry(key.clone()).or_insert(SubjInfo {
             msgs: 0,
@@ -180,7 +182,7 @@ impl<T> Core<T> {
         }
         let (mm, mb) = (self.limits.max_msgs, self.limits.max_bytes);
         while (mm > 0 && self.msgs.len() as u64 > mm as u64) || (mb > 0 && self.bytes > mb as u64) {
-            let Some(first) = self.msgs.keys().next().copied() else {
+            let Some(first) = self.msgs.first_key() else {
                 break;
             };
             if let Some(e) = self.remove(first) {
@@ -199,7 +201,7 @@ impl<T> Core<T> {
     }
 
     fn enforce_all_subjects(&mut self, maxp: u64, removed: &mut Removed<T>) {
-        let over: Vec<Arc<str>> = self
+        let over: Vec<Subj> = self
             .subjects
             .iter()
             .filter(|(_, i)| i.msgs > maxp)
@@ -240,7 +242,7 @@ impl<T> Core<T> {
         self.msgs
             .range(info.first..=info.last)
             .find(|(_, e)| &*e.subject == subject)
-            .map(|(s, _)| *s)
+            .map(|(s, _)| s)
             .unwrap_or(info.last)
     }
 
@@ -259,7 +261,7 @@ impl<T> Core<T> {
     /// Removes one message, keeping counters, subject state and first_seq right.
     pub fn remove(&mut self, seq: u64) -> Option<Entry<T>> {
         let e = self.msgs.remove(&seq)?;
-        self.bytes = self.bytes.saturating_sub(e.size);
+        self.bytes = self.bytes.saturating_sub(u64::from(e.size));
         let mut drop_subject = false;
         let mut need_last = None;
         if let Some(info) = self.subjects.get_mut(&*e.subject) {
@@ -285,7 +287,7 @@ impl<T> Core<T> {
                 .range(lo..hi)
                 .rev()
                 .find(|(_, x)| x.subject == e.subject)
-                .map(|(s, _)| *s);
+                .map(|(s, _)| s);
             if let Some(info) = self.subjects.get_mut(&*e.subject) {
                 if let Some(l) = last {
                     info.last = l;
@@ -305,7 +307,7 @@ impl<T> Core<T> {
     fn reset_first(&mut self) {
         match self.msgs.iter().next() {
             Some((s, e)) => {
-                self.first_seq = *s;
+                self.first_seq = s;
                 self.first_ts = e.ts;
             }
             None => {
@@ -340,9 +342,9 @@ impl<T> Core<T> {
             let rest = self.msgs.split_off(&seq);
             let old = std::mem::replace(&mut self.msgs, rest);
             let n = old.len() as u64;
-            let mut touched: HashSet<Arc<str>> = HashSet::new();
+            let mut touched: HashSet<Subj> = HashSet::new();
             for (s, e) in old {
-                self.bytes = self.bytes.saturating_sub(e.size);
+                self.bytes = self.bytes.saturating_sub(u64::from(e.size));
                 let mut gone = false;
                 if let Some(info) = self.subjects.get_mut(&*e.subject) {
                     info.msgs -= 1;
@@ -414,7 +416,7 @@ impl<T> Core<T> {
         let mut targets = Vec::new();
         for (s, e) in self.msgs.range(first..=hi) {
             if all || filter::matches(subj, &e.subject) {
-                targets.push(*s);
+                targets.push(s);
                 if maxp > 0 && targets.len() as u64 >= maxp {
                     break;
                 }
@@ -463,11 +465,16 @@ impl<T> Core<T> {
         }
         let min = now.saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
         let mut n = 0;
-        while let Some((s, e)) = self.msgs.iter().next() {
-            if e.ts > min {
+        loop {
+            let Some(s) = self
+                .msgs
+                .iter()
+                .next()
+                .filter(|(_, e)| e.ts <= min)
+                .map(|(s, _)| s)
+            else {
                 break;
-            }
-            let s = *s;
+            };
             if let Some(e) = self.remove(s) {
                 removed.push((s, e));
                 n += 1;
@@ -480,7 +487,7 @@ impl<T> Core<T> {
     pub fn find_next(&self, filt: &str, start: u64) -> Option<u64> {
         let start = start.max(self.first_seq);
         if filter::is_all(filt) {
-            return self.msgs.range(start..).next().map(|(s, _)| *s);
+            return self.msgs.range(start..).next().map(|(s, _)| s);
         }
         if filter::is_literal(filt) {
             let info = self.subjects.get(filt)?;
@@ -494,18 +501,18 @@ impl<T> Core<T> {
                 .msgs
                 .range(start.max(info.first)..=info.last)
                 .find(|(_, e)| &*e.subject == filt)
-                .map(|(s, _)| *s);
+                .map(|(s, _)| s);
         }
         self.msgs
             .range(start..)
             .find(|(_, e)| filter::matches(filt, &e.subject))
-            .map(|(s, _)| *s)
+            .map(|(s, _)| s)
     }
 
     /// Last message matching `filt`.
     pub fn find_last(&self, filt: &str) -> Option<u64> {
         if filter::is_all(filt) {
-            return self.msgs.keys().next_back().copied();
+            return self.msgs.last_key();
         }
         if filter::is_literal(filt) {
             return self.subjects.get(filt).map(|i| i.last);
@@ -521,7 +528,7 @@ impl<T> Core<T> {
     /// the cost is the size of the window, not of the stream.
     pub fn first_seq_since(&self, ts: i64) -> u64 {
         let mut first = self.last_seq + 1;
-        for (&seq, e) in self.msgs.iter().rev() {
+        for (seq, e) in self.msgs.iter().rev() {
             if e.ts < ts {
                 break;
             }
@@ -558,7 +565,7 @@ impl<T> Core<T> {
     }
 
     pub fn subjects_state(&mut self, filt: &str) -> BTreeMap<String, SubjectState> {
-        let keys: Vec<Arc<str>> = if filter::is_all(filt) {
+        let keys: Vec<Subj> = if filter::is_all(filt) {
             self.subjects.keys().cloned().collect()
         } else if filter::is_literal(filt) {
             self.subjects
@@ -598,7 +605,7 @@ impl<T> Core<T> {
         }
         let mut next = self.first_seq;
         for s in self.msgs.keys() {
-            out.extend(next..*s);
+            out.extend(next..s);
             next = s + 1;
         }
         out.extend(next..=self.last_seq);

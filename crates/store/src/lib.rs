@@ -8,7 +8,9 @@ pub mod filestore;
 pub mod filter;
 pub mod io;
 pub mod memstore;
+mod seqmap;
 pub mod smallfile;
+mod subj;
 pub mod types;
 
 use std::collections::BTreeMap;

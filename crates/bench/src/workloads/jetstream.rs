@@ -249,6 +249,32 @@ pub fn publish(
     rates(acked, size, d)
 }
 
+/// Publishing into a full stream: file stream `BENCH` with `max_bytes` of `max_mib` MiB and
+/// discard old, pre-filled (untimed) with enough messages to reach the cap, then timed
+/// publishing as `publish` does, so every timed message makes the server drop the oldest.
+pub fn publish_full(
+    addr: SocketAddr,
+    size: usize,
+    window: usize,
+    max_mib: u64,
+    limit: Limit,
+) -> Result<Vec<f64>> {
+    let mut js = JsConn::connect(addr)?;
+    let mut cfg = stream_config(Storage::File);
+    cfg["max_bytes"] = json!(max_mib * 1024 * 1024);
+    cfg["discard"] = json!("old");
+    js.create_stream(cfg)?;
+    // Stored size is a little more than the payload, so this many overflows the cap.
+    js.prefill(SUBJECT, max_mib * 1024 * 1024 / size as u64 + 1, size)?;
+    let frames = [proto::pub_frame(
+        SUBJECT,
+        Some(ACK_INBOX),
+        &proto::payload(size),
+    )];
+    let (acked, d) = publish_acked(&mut js.conn, &frames, window, limit)?;
+    rates(acked, size, d)
+}
+
 /// Pull consumer over a stream pre-filled with `n` messages: fetch requests
 /// of `batch` (at most two outstanding), acking every message when `ack`.
 /// With acks, the clock stops once the consumer reports all `n` acked.
@@ -554,7 +580,12 @@ pub fn restart(server: &mut Server, n: u64, size: usize) -> Result<Vec<f64>> {
     if msgs != n {
         bail!("after restart the stream holds {msgs} messages, expected {n}");
     }
-    Ok(vec![ready.as_secs_f64() * 1e3, stopped.as_secs_f64() * 1e3])
+    let rss = server.rss_bytes()? as f64 / (1024.0 * 1024.0);
+    Ok(vec![
+        ready.as_secs_f64() * 1e3,
+        stopped.as_secs_f64() * 1e3,
+        rss,
+    ])
 }
 
 #[cfg(test)]

@@ -99,8 +99,11 @@ pub enum Js {
     Restart,
     /// Direct get by random sequence, `inflight` outstanding.
     DirectGet { inflight: usize },
-    /// KV put (acked publish to `$KV.b.<key>`).
-    KvPut { window: usize },
+    /// KV put (acked publish to `$KV.b.<key>`); `sync_always` as for `Pub`.
+    KvPut { window: usize, sync_always: bool },
+    /// Acked publishing (`window` outstanding) into a file stream capped at `max_mib` MiB
+    /// with discard old, pre-filled to the cap first: every timed publish discards.
+    PubFull { window: usize, max_mib: u64 },
     /// KV get (direct get of a key's last message).
     KvGet { inflight: usize },
     /// KV watch fan-out: put -> watcher latency with `watchers` watchers.
@@ -132,7 +135,7 @@ impl Spec {
             Kind::ReqReply | Kind::Js(Js::KvWatch { .. }) => LATENCY,
             Kind::Js(Js::Obj(_)) => MBPS,
             Kind::IdleRss => RSS,
-            Kind::Js(Js::Pub { .. } | Js::Fetch { .. }) => THROUGHPUT,
+            Kind::Js(Js::Pub { .. } | Js::Fetch { .. } | Js::PubFull { .. }) => THROUGHPUT,
             Kind::Js(Js::Restart) => RESTART,
             Kind::Js(Js::DirectGet { .. } | Js::KvPut { .. } | Js::KvGet { .. }) => OPS,
             Kind::Cluster(ClusterLoad::PubSub(_)) => THROUGHPUT,
@@ -183,6 +186,9 @@ impl Spec {
                     Js::Pub {
                         sync_always: true,
                         ..
+                    } | Js::KvPut {
+                        sync_always: true,
+                        ..
                     }
                 ),
             },
@@ -231,7 +237,10 @@ impl Spec {
                     Js::DirectGet { inflight } => {
                         jetstream::direct_get(addr, n, size, inflight, cfg.limit)
                     }
-                    Js::KvPut { window } => jetstream::kv_put(addr, size, window, cfg.limit),
+                    Js::KvPut { window, .. } => jetstream::kv_put(addr, size, window, cfg.limit),
+                    Js::PubFull { window, max_mib } => {
+                        jetstream::publish_full(addr, size, window, max_mib, cfg.limit)
+                    }
                     Js::KvGet { inflight } => jetstream::kv_get(addr, size, inflight, cfg.limit),
                     Js::KvWatch { watchers } => kvwatch::kv_watch(addr, size, watchers, cfg),
                     Js::Obj(dir) => objstore::obj(addr, size, dir),
@@ -371,6 +380,11 @@ pub const RESTART: &[MetricDef] = &[
     MetricDef {
         key: "stop_ms",
         unit: "ms",
+        lower_is_better: true,
+    },
+    MetricDef {
+        key: "rss_after_restart",
+        unit: "MiB",
         lower_is_better: true,
     },
 ];
@@ -522,10 +536,39 @@ fn js_catalogue(v: &mut Vec<Spec>) {
             ack: false,
         },
     );
+    js(
+        "js-pub-sync-file-fsync",
+        128,
+        Js::Pub {
+            storage: Storage::File,
+            window: 1,
+            sync_always: true,
+        },
+    );
+    js(
+        "js-pub-full-file",
+        1024,
+        Js::PubFull {
+            window: 256,
+            max_mib: 256,
+        },
+    );
     js("js-restart", 128, Js::Restart);
     js("js-direct-get", 128, Js::DirectGet { inflight: 64 });
-    js("js-kv-put-sync", 128, Js::KvPut { window: 1 });
-    js("js-kv-put-16", 128, Js::KvPut { window: 16 });
+    for (workload, window, sync_always) in [
+        ("js-kv-put-sync", 1, false),
+        ("js-kv-put-16", 16, false),
+        ("js-kv-put-sync-fsync", 1, true),
+    ] {
+        js(
+            workload,
+            128,
+            Js::KvPut {
+                window,
+                sync_always,
+            },
+        );
+    }
     js("js-kv-get-sync", 128, Js::KvGet { inflight: 1 });
     js("js-kv-get-16", 128, Js::KvGet { inflight: 16 });
     js("js-obj-put", OBJECT_SIZE, Js::Obj(objstore::Dir::Put));
@@ -600,9 +643,13 @@ mod tests {
                 .filter(|s| s.launch().sync_always)
                 .map(Spec::id)
                 .collect::<Vec<_>>(),
-            ["js-pub-async-file-fsync/128B"]
+            [
+                "js-pub-async-file-fsync/128B",
+                "js-pub-sync-file-fsync/128B",
+                "js-kv-put-sync-fsync/128B"
+            ]
         );
-        assert_eq!(c.iter().filter(|s| matches(s, "js-pub-sync")).count(), 4);
+        assert_eq!(c.iter().filter(|s| matches(s, "js-pub-sync")).count(), 5);
         let cluster: Vec<_> = c.iter().filter(|s| matches(s, "cluster")).collect();
         assert_eq!(cluster.len(), 7);
         assert!(cluster.iter().all(|s| s.is_cluster()));

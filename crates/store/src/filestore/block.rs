@@ -52,6 +52,11 @@ impl Block {
         garbage * 2 > self.len || (self.live_msgs == 0 && self.len > self.floor)
     }
 
+    /// Holds nothing at or past `first`: no live message and no tombstone that matters.
+    pub fn below(&self, first: u64) -> bool {
+        self.live_msgs == 0 && self.pmax < first && self.tmax < first
+    }
+
     pub fn may_hold(&self, seq: u64) -> bool {
         self.pmin != 0 && self.pmin <= seq && seq <= self.pmax
     }

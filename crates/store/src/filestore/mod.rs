@@ -116,7 +116,8 @@ impl FileStore {
         }
         let store = FileStore {
             dir: cfg.dir,
-            block_size: cfg.block_size.max(64),
+            // Offsets in the index are u32 (see `Loc`).
+            block_size: cfg.block_size.clamp(64, 1 << 30),
             io,
             inner: Mutex::new(Inner {
                 core: Core::new(cfg.limits),
@@ -233,6 +234,13 @@ impl FileStore {
     /// Appends `inner.buf` as one or more whole records to the active block (rolling first
     /// if it would overflow). Returns (block, offset).
     fn append_buf(&self, inner: &mut Inner) -> Result<(u32, u64), StoreError> {
+        let (blk, off) = self.reserve(inner)?;
+        self.write_reserved(inner, blk, off)?;
+        Ok((blk, off))
+    }
+
+    /// Rolls if `inner.buf` would overflow the active block; returns where it will be written.
+    fn reserve(&self, inner: &mut Inner) -> Result<(u32, u64), StoreError> {
         let n = inner.buf.len() as u64;
         let need_roll = match inner.blocks.get(&inner.active) {
             Some(b) => b.len > b.floor && b.len + n > self.block_size,
@@ -243,12 +251,20 @@ impl FileStore {
         }
         let blk = inner
             .blocks
-            .get_mut(&inner.active)
+            .get(&inner.active)
             .ok_or_else(|| StoreError::Corrupt("no active block".into()))?;
-        let off = blk.len;
-        blk.file.write_at(&inner.buf, off)?;
-        blk.len += n;
-        Ok((blk.num, off))
+        Ok((blk.num, blk.len))
+    }
+
+    /// Writes `inner.buf` at the end of block `blk` (where `reserve` said).
+    fn write_reserved(&self, inner: &mut Inner, blk: u32, off: u64) -> Result<(), StoreError> {
+        let b = inner
+            .blocks
+            .get_mut(&blk)
+            .ok_or_else(|| StoreError::Corrupt("no active block".into()))?;
+        b.file.write_at(&inner.buf, off)?;
+        b.len = off + inner.buf.len() as u64;
+        Ok(())
     }
 
     fn write_marker(&self, inner: &mut Inner, kind: Kind, seq: u64) -> Result<(), StoreError> {
@@ -283,19 +299,42 @@ impl FileStore {
         inner.buf.clear();
         record::encode_msg(&mut inner.buf, seq, ts, subject, headers, payload);
         let len = inner.buf.len() as u32;
-        let (blk, off) = self.append_buf(inner)?;
+        let (blk, off) = self.reserve(inner)?;
+        let size = file_msg_size(subject.len(), headers.len(), payload.len());
+        let loc = Loc {
+            blk,
+            len,
+            off: off as u32,
+        };
+        inner.core.insert(seq, subject, ts, size, loc);
+        let mut removed = Removed::new();
+        inner.core.enforce_after_insert(subject, &mut removed);
+        // What the limits removed (a full stream's oldest, a KV key's previous value) is
+        // recorded by markers that ride in the same write as the message: one write and,
+        // under `sync_interval: always`, one fsync per publish, full stream or not.
+        let new_first = inner.core.first_seq;
+        let mut tmax = 0;
+        for (s, _) in &removed {
+            if *s >= new_first {
+                record::encode_marker(&mut inner.buf, Kind::Tombstone, *s, ts);
+                tmax = tmax.max(*s);
+            }
+        }
+        if new_first > old_first {
+            record::encode_marker(&mut inner.buf, Kind::Compact, new_first, ts);
+        }
+        if let Err(e) = self.write_reserved(inner, blk, off) {
+            // Keep the index in step with the file: the message is not there.
+            inner.core.remove(seq);
+            return Err(e);
+        }
         if let Some(b) = inner.blocks.get_mut(&blk) {
             b.live_bytes += len as u64;
             b.live_msgs += 1;
             b.note_msg(seq);
+            b.tmax = b.tmax.max(tmax);
         }
-        let size = file_msg_size(subject.len(), headers.len(), payload.len());
-        inner
-            .core
-            .insert(seq, subject, ts, size, Loc { blk, len, off });
-        let mut removed = Removed::new();
-        inner.core.enforce_after_insert(subject, &mut removed);
-        let r = self.persist_removals(inner, old_first, removed);
+        let r = self.persist_removals_inner(inner, old_first, removed, true);
         self.sync.note_written(seq);
         r
     }
@@ -307,6 +346,18 @@ impl FileStore {
         inner: &mut Inner,
         old_first: u64,
         removed: Removed<Loc>,
+    ) -> Result<(), StoreError> {
+        self.persist_removals_inner(inner, old_first, removed, false)
+    }
+
+    /// `markers_written`: the tombstones and compact marker are already written (with the
+    /// message that caused the removals, whose `note_written` will wake the sync thread).
+    fn persist_removals_inner(
+        &self,
+        inner: &mut Inner,
+        old_first: u64,
+        removed: Removed<Loc>,
+        markers_written: bool,
     ) -> Result<(), StoreError> {
         let new_first = inner.core.first_seq;
         if removed.is_empty() && new_first <= old_first {
@@ -320,15 +371,17 @@ impl FileStore {
                 touched.insert(b.num);
             }
         }
-        for (seq, _) in &removed {
-            if *seq >= new_first {
-                self.write_marker(inner, Kind::Tombstone, *seq)?;
+        if !markers_written {
+            for (seq, _) in &removed {
+                if *seq >= new_first {
+                    self.write_marker(inner, Kind::Tombstone, *seq)?;
+                }
             }
+            if new_first > old_first {
+                self.write_marker(inner, Kind::Compact, new_first)?;
+            }
+            self.sync.note_dirty();
         }
-        if new_first > old_first {
-            self.write_marker(inner, Kind::Compact, new_first)?;
-        }
-        self.sync.note_dirty();
         // An active block holding only dead messages is rolled so it can be dropped.
         let active = inner.active;
         if let Some(b) = inner.blocks.get(&active) {
@@ -337,14 +390,23 @@ impl FileStore {
                 touched.insert(active);
             }
         }
+        // The block holding the first message is left alone: discard-old keeps eating it
+        // from the front and drops it whole once first_seq passes it, so rewriting it on the
+        // way would copy the same bytes again and again.
+        let head = inner.core.msgs.get(&new_first).map(|e| e.data.blk);
         let mut candidates: Vec<u32> = touched
             .into_iter()
-            .filter(|n| *n != inner.active)
+            .filter(|n| *n != inner.active && Some(*n) != head)
             .filter(|n| inner.blocks.get(n).is_some_and(|b| b.wants_compaction()))
             .collect();
         if new_first > old_first {
-            // Blocks left holding only tombstones that first_seq has now passed.
+            // Blocks left holding only tombstones that first_seq has now passed. They all
+            // come before the block holding first_seq, so the walk stops there instead of
+            // visiting every block on every publish into a full stream.
             for (n, b) in &inner.blocks {
+                if b.pmin > new_first {
+                    break;
+                }
                 if *n != inner.active && b.live_msgs == 0 && b.tmax < new_first {
                     candidates.push(*n);
                 }
@@ -352,10 +414,17 @@ impl FileStore {
             candidates.sort_unstable();
             candidates.dedup();
         }
-        if !candidates.is_empty() {
-            // Make the newest markers/headers durable before dropping older information.
+        // Blocks wholly below first_seq are dropped at once; they need no sync first (see
+        // `compact_block`). Only rewrites make the newest markers durable beforehand.
+        let (drops, rewrites): (Vec<u32>, Vec<u32>) = candidates
+            .into_iter()
+            .partition(|n| inner.blocks.get(n).is_some_and(|b| b.below(new_first)));
+        for n in drops {
+            self.compact_block(inner, n)?;
+        }
+        if !rewrites.is_empty() {
             self.sync.sync_now()?;
-            for n in candidates {
+            for n in rewrites {
                 self.compact_block(inner, n)?;
             }
         }
@@ -370,6 +439,19 @@ impl FileStore {
         };
         // Offsets in this block change (or it disappears).
         inner.cache.invalidate(num);
+        let path = block_path(&self.dir, num);
+        if b.below(inner.core.first_seq) {
+            // Everything it names is below first_seq: drop the file without reading it,
+            // without syncing the directory or the markers that moved first_seq first.
+            // The active block always carries the current first_seq (its header or a
+            // compact marker). Should the removal be lost, recovery replays the block and
+            // that removes it again; should the markers be lost instead, recovery starts at
+            // the next block's first message: a front trim no later than the real one, the
+            // state an interval-synced store may come back in anyway.
+            inner.blocks.remove(&num);
+            self.io.remove(&path)?;
+            return Ok(());
+        }
         let mut data = vec![0u8; b.len as usize];
         b.file.read_at(&mut data, 0)?;
         let mut out = Vec::with_capacity(b.live_bytes as usize);
@@ -389,7 +471,7 @@ impl FileStore {
                     .core
                     .msgs
                     .get(&rec.seq)
-                    .is_some_and(|e| e.data.blk == num && e.data.off == off as u64),
+                    .is_some_and(|e| e.data.blk == num && e.data.off() == off as u64),
                 Kind::Tombstone => {
                     rec.seq >= inner.core.first_seq
                         && inner.blocks.range(..num).any(|(_, o)| o.may_hold(rec.seq))
@@ -410,7 +492,6 @@ impl FileStore {
             }
             off += rec.len;
         }
-        let path = block_path(&self.dir, num);
         if out.is_empty() {
             inner.blocks.remove(&num);
             self.io.remove(&path)?;
@@ -428,7 +509,7 @@ impl FileStore {
         let file = self.io.open(&path, false)?;
         for (seq, noff) in moves {
             if let Some(e) = inner.core.msgs.get_mut(&seq) {
-                e.data.off = noff;
+                e.data.off = noff as u32;
             }
         }
         if let Some(b) = inner.blocks.get_mut(&num) {
@@ -455,7 +536,7 @@ impl FileStore {
             .ok_or_else(|| StoreError::Corrupt(format!("block {} missing", loc.blk)))?;
         let buf = inner
             .cache
-            .read(b.file.as_ref(), loc.blk, b.len, loc.off, loc.len as usize)?;
+            .read(b.file.as_ref(), loc.blk, b.len, loc.off(), loc.len as usize)?;
         let bad = |why: &str| {
             StoreError::Corrupt(format!(
                 "seq {seq} in block {} at offset {}: {why}",
@@ -601,7 +682,7 @@ impl MsgStore for FileStore {
             inner.cache.invalidate(e.data.blk);
             if let Some(b) = inner.blocks.get(&e.data.blk) {
                 let erased = record::encode_erased(seq, e.data.len as usize);
-                b.file.write_at(&erased, e.data.off)?;
+                b.file.write_at(&erased, e.data.off())?;
             }
         }
         self.persist_removals(inner, old_first, vec![(seq, e)])?;

@@ -149,6 +149,10 @@ fn apply(core: &mut Core<Loc>, blk: &mut Block, off: u64, rec: &Record<'_>) {
                 return;
             };
             let size = file_msg_size(subject.len(), hdr.len(), payload.len());
+            // Blocks we write never put a record past u32 offsets (see `Loc`).
+            let Ok(off) = u32::try_from(off) else {
+                return;
+            };
             let loc = Loc {
                 blk: blk.num,
                 len: rec.len as u32,

@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::block::{block_path, parse_block_name, Block};
 use super::index::Loc;
@@ -112,18 +111,18 @@ pub(crate) fn encode(core: &Core<Loc>, blocks: &BTreeMap<u32, Block>) -> std::io
         put(&mut out, seq - prev_seq);
         put(&mut out, id);
         put_i(&mut out, e.ts.wrapping_sub(prev_ts));
-        put(&mut out, e.size);
+        put(&mut out, u64::from(e.size));
         put(&mut out, e.data.blk as u64);
         let base = if prev_end.0 == e.data.blk {
             prev_end.1
         } else {
             0
         };
-        put_i(&mut out, e.data.off.wrapping_sub(base) as i64);
+        put_i(&mut out, e.data.off().wrapping_sub(base) as i64);
         put(&mut out, e.data.len as u64);
-        prev_seq = *seq;
+        prev_seq = seq;
         prev_ts = e.ts;
-        prev_end = (e.data.blk, e.data.off + e.data.len as u64);
+        prev_end = (e.data.blk, e.data.off() + e.data.len as u64);
     }
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -280,11 +279,11 @@ pub(crate) fn load(io: &dyn StoreIo, dir: &Path, limits: StoreLimits) -> Result<
         blocks.insert(num, b);
     }
     let nsubj = r.u()?;
-    let mut subjects: Vec<Arc<str>> = Vec::new();
+    let mut subjects: Vec<String> = Vec::new();
     for _ in 0..nsubj {
         let n = r.u()?;
         let s = std::str::from_utf8(r.bytes(n)?).map_err(|_| Rejected::Corrupt("subject"))?;
-        subjects.push(Arc::from(s));
+        subjects.push(s.to_string());
     }
     let nmsgs = r.u()?;
     let (mut seq, mut ts, mut prev_end) = (0u64, 0i64, (0u32, 0u64));
@@ -307,11 +306,11 @@ pub(crate) fn load(io: &dyn StoreIo, dir: &Path, limits: StoreLimits) -> Result<
         let off = base.wrapping_add(r.i()? as u64);
         let loc = Loc {
             blk,
-            off,
+            off: u32::try_from(off).map_err(|_| Rejected::Corrupt("offset out of range"))?,
             len: r.u32()?,
         };
         let fits = blocks.get(&loc.blk).is_some_and(|b| {
-            loc.off
+            loc.off()
                 .checked_add(loc.len as u64)
                 .is_some_and(|end| end <= b.len)
         });

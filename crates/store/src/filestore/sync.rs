@@ -86,6 +86,8 @@ impl SyncShared {
     pub fn set_active(&self, file: Arc<dyn StoreFile>) {
         let mut st = self.st.lock();
         if let Some(old) = st.active.replace(file) {
+            // No writeback is started here: in a full stream (discard old) a block often
+            // dies before the kernel writes it, and then its bytes never reach the disk.
             st.pending.push(old);
         }
         st.dirty = true;
