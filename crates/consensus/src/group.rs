@@ -9,8 +9,11 @@ use std::time::Duration;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, EmptyNode, Raft, ServerState};
 
+use tokio::sync::{mpsc, oneshot};
+
+use crate::batch::Proposal;
 use crate::log_store::{LogStore, Recovery};
-use crate::node::{GroupNetwork, Node, NodeInner};
+use crate::node::{GroupEntry, GroupNetwork, Node, NodeInner};
 use crate::state_machine::{SmStore, SnapshotState, StateMachine};
 use crate::types::{GroupId, LogIndex, PeerId, TypeConfig};
 use crate::Error;
@@ -60,6 +63,8 @@ pub struct GroupMetrics {
     pub last_index: Option<LogIndex>,
     pub applied: Option<LogIndex>,
     pub snapshot: Option<LogIndex>,
+    /// The log is purged up to here (inclusive); older entries exist only in the snapshot.
+    pub purged: Option<LogIndex>,
     pub voters: BTreeSet<PeerId>,
     pub learners: BTreeSet<PeerId>,
     /// Filled on the leader only: the other peers.
@@ -71,6 +76,7 @@ pub struct GroupMetrics {
 pub struct Group {
     id: GroupId,
     raft: Raft<TypeConfig>,
+    proposals: mpsc::UnboundedSender<Proposal>,
     node: Arc<NodeInner>,
 }
 
@@ -108,7 +114,14 @@ impl Node {
         let raft = Raft::new(inner.id, inner.raft_config.clone(), net, log, sm)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
-        inner.groups.write().insert(id, raft.clone());
+        let proposals = crate::batch::spawn(raft.clone());
+        inner.groups.write().insert(
+            id,
+            GroupEntry {
+                raft: raft.clone(),
+                proposals: proposals.clone(),
+            },
+        );
         if !members.is_empty() && !raft.is_initialized().await.map_err(|e| Error::Raft(e.to_string()))? {
             let m: BTreeMap<PeerId, EmptyNode> = members.iter().map(|p| (*p, EmptyNode {})).collect();
             if let Err(e) = raft.initialize(m).await {
@@ -119,6 +132,7 @@ impl Node {
             Group {
                 id,
                 raft,
+                proposals,
                 node: inner.clone(),
             },
             OpenReport {
@@ -130,10 +144,11 @@ impl Node {
 
     /// A handle to an open group.
     pub fn group(&self, id: GroupId) -> Option<Group> {
-        let raft = self.inner.groups.read().get(&id).cloned()?;
+        let e = self.inner.groups.read().get(&id).cloned()?;
         Some(Group {
             id,
-            raft,
+            raft: e.raft,
+            proposals: e.proposals,
             node: self.inner.clone(),
         })
     }
@@ -141,8 +156,8 @@ impl Node {
     /// Stops every group (storage stays; reopen to continue).
     pub async fn shutdown(&self) {
         let groups: Vec<_> = self.inner.groups.write().drain().collect();
-        for (_, raft) in groups {
-            let _ = raft.shutdown().await;
+        for (_, e) in groups {
+            let _ = e.raft.shutdown().await;
         }
     }
 }
@@ -162,7 +177,7 @@ pub(crate) async fn campaign(raft: Raft<TypeConfig>, lease: Duration) {
     }
 }
 
-fn map_write_err(e: RaftError<PeerId, ClientWriteError<PeerId, EmptyNode>>) -> ProposeError {
+pub(crate) fn map_write_err(e: RaftError<PeerId, ClientWriteError<PeerId, EmptyNode>>) -> ProposeError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader {
             leader: f.leader_id,
@@ -188,12 +203,13 @@ impl Group {
     }
 
     /// Replicates `data`; resolves once a quorum has it on disk and it was applied here.
+    /// Proposals made while earlier ones are in flight are committed together (group commit).
     pub async fn propose(&self, data: Vec<u8>) -> Result<LogIndex, ProposeError> {
-        self.raft
-            .client_write(crate::types::Payload(data))
-            .await
-            .map(|r| r.log_id.index)
-            .map_err(map_write_err)
+        let (tx, rx) = oneshot::channel();
+        self.proposals
+            .send((data, tx))
+            .map_err(|_| ProposeError::Shutdown)?;
+        rx.await.unwrap_or(Err(ProposeError::Shutdown))
     }
 
     pub fn leader(&self) -> Option<PeerId> {
@@ -248,6 +264,7 @@ impl Group {
             last_index: m.last_log_index,
             applied: m.last_applied.map(|l| l.index),
             snapshot: m.snapshot.map(|l| l.index),
+            purged: m.purged.map(|l| l.index),
             voters,
             learners,
             peers,

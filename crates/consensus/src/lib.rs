@@ -3,6 +3,7 @@
 //! what openraft leaves to the user: durable, checksummed log and vote storage with group commit,
 //! atomic snapshots, the wire encoding of RPCs and a per-peer multiplexed transport. See README.md.
 
+mod batch;
 pub mod codec;
 pub mod disk;
 mod group;

@@ -49,6 +49,8 @@ pub struct FlushStats {
     pub fsyncs: AtomicU64,
     /// append calls whose "flushed" callback was fired.
     pub appends: AtomicU64,
+    /// entries written by those appends.
+    pub entries: AtomicU64,
 }
 
 impl FlushStats {
@@ -74,6 +76,7 @@ pub struct LogStore {
     log_path: PathBuf,
     vote_path: PathBuf,
     mem: Arc<Mutex<Mem>>,
+    stats: Arc<FlushStats>,
     flusher: mpsc::UnboundedSender<LogFlushed<TypeConfig>>,
 }
 
@@ -166,13 +169,14 @@ impl LogStore {
         }
         mem.file_len = pos as u64;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(flusher(disk.clone(), log_path.clone(), rx, stats));
+        tokio::spawn(flusher(disk.clone(), log_path.clone(), rx, stats.clone()));
         Ok((
             Self {
                 disk,
                 log_path,
                 vote_path,
                 mem: Arc::new(Mutex::new(mem)),
+                stats,
                 flusher: tx,
             },
             recovery,
@@ -358,7 +362,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut buf = Vec::new();
         let mut mem = self.mem.lock();
+        let mut n = 0;
         for e in entries {
+            n += 1;
             let before = buf.len();
             encode_record(REC_ENTRY, &ser(&e), &mut buf);
             mem.live_bytes += (buf.len() - before) as u64;
@@ -366,6 +372,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         mem.file_len += buf.len() as u64;
         drop(mem);
+        self.stats.entries.fetch_add(n, Ordering::Relaxed);
         self.disk
             .append(&self.log_path, &buf)
             .map_err(|e| StorageError::from_io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
@@ -386,5 +393,39 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.write(REC_PURGE, &ser(&log_id))
             .and_then(|_| self.maybe_compact())
             .map_err(|e| StorageError::from_io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cut_of_a_record_is_detected() {
+        let mut buf = Vec::new();
+        encode_record(REC_ENTRY, b"hello raft", &mut buf);
+        assert!(decode_record(&buf).is_some());
+        for n in 0..buf.len() {
+            assert!(decode_record(&buf[..n]).is_none(), "cut at {n} accepted");
+        }
+    }
+
+    #[test]
+    fn every_bit_flip_is_detected() {
+        let mut buf = Vec::new();
+        encode_record(REC_TRUNCATE, &ser(&42u64), &mut buf);
+        for i in 0..buf.len() * 8 {
+            let mut b = buf.clone();
+            b[i / 8] ^= 1 << (i % 8);
+            assert!(decode_record(&b).is_none_or(|(k, p, _)| (k, p) == (REC_TRUNCATE, &ser(&42u64)[..])) , "flip {i} accepted");
+        }
+    }
+
+    #[test]
+    fn absurd_length_is_damage() {
+        let mut buf = Vec::new();
+        buf.extend_from_slice(&u32::MAX.to_le_bytes());
+        buf.extend_from_slice(&[0; 12]);
+        assert!(decode_record(&buf).is_none());
     }
 }

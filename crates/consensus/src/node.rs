@@ -96,7 +96,7 @@ pub(crate) struct NodeInner {
     pub dir: PathBuf,
     pub stats: Arc<FlushStats>,
     transport: Arc<dyn Transport>,
-    pub groups: RwLock<HashMap<GroupId, Raft<TypeConfig>>>,
+    pub groups: RwLock<HashMap<GroupId, GroupEntry>>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Rpc>>>,
     next_req: AtomicU64,
     outboxes: Mutex<HashMap<PeerId, mpsc::UnboundedSender<Vec<u8>>>>,
@@ -105,6 +105,13 @@ pub(crate) struct NodeInner {
     pub frames_in: AtomicU64,
     pub batches_out: AtomicU64,
     pub frames_out: AtomicU64,
+}
+
+/// A local group as the registry keeps it.
+#[derive(Clone)]
+pub(crate) struct GroupEntry {
+    pub raft: Raft<TypeConfig>,
+    pub proposals: mpsc::UnboundedSender<crate::batch::Proposal>,
 }
 
 /// A server's Raft endpoint: create groups on it and feed it the batches peers send.
@@ -121,6 +128,7 @@ pub struct NodeStats {
     pub batches_out: u64,
     pub log_fsyncs: u64,
     pub log_appends: u64,
+    pub log_entries: u64,
 }
 
 impl Node {
@@ -165,6 +173,7 @@ impl Node {
             batches_out: i.batches_out.load(Ordering::Relaxed),
             log_fsyncs: i.stats.fsyncs.load(Ordering::Relaxed),
             log_appends: i.stats.appends.load(Ordering::Relaxed),
+            log_entries: i.stats.entries.load(Ordering::Relaxed),
         }
     }
 
@@ -213,7 +222,7 @@ impl Node {
 
 impl NodeInner {
     fn raft(&self, group: GroupId) -> Option<Raft<TypeConfig>> {
-        self.groups.read().get(&group).cloned()
+        self.groups.read().get(&group).map(|e| e.raft.clone())
     }
 
     async fn serve(self: &Arc<Self>, group: GroupId, rpc: Rpc) -> Option<Rpc> {

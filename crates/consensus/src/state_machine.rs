@@ -21,8 +21,9 @@ use crate::types::{
 
 /// What a group replicates. Implemented by the user (the meta store, a stream, a consumer).
 pub trait StateMachine: Send + 'static {
-    /// A committed entry, in log order, exactly once per process lifetime (after a restart the
-    /// entries after the last snapshot are applied again on top of `restore`).
+    /// A committed proposal, in log order, exactly once per process lifetime (after a restart the
+    /// entries after the last snapshot are applied again on top of `restore`). Proposals that
+    /// were committed together as one entry share its `index` and come in proposal order.
     fn apply(&mut self, index: LogIndex, data: &[u8]);
     /// The state to hand to a lagging follower or to restart from.
     fn snapshot(&self) -> Vec<u8>;
@@ -169,7 +170,11 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         for e in entries {
             inner.last_applied = Some(e.log_id);
             match e.payload {
-                EntryPayload::Normal(p) => inner.sm.apply(e.log_id.index, &p.0),
+                EntryPayload::Normal(p) => {
+                    for item in &p.0 {
+                        inner.sm.apply(e.log_id.index, item)
+                    }
+                }
                 EntryPayload::Membership(m) => {
                     inner.membership = StoredMembership::new(Some(e.log_id), m)
                 }

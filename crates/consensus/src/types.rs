@@ -21,13 +21,14 @@ openraft::declare_raft_types!(
         SnapshotData = Vec<u8>,
 );
 
-/// An application entry: opaque bytes proposed through [`crate::Group::propose`].
+/// An application entry: the proposals made through [`crate::Group::propose`] while the
+/// previous entry was being committed (group commit), in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Payload(pub Vec<u8>);
+pub struct Payload(pub Vec<Vec<u8>>);
 
 impl std::fmt::Display for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "payload({} bytes)", self.0.len())
+        write!(f, "payload({} proposals)", self.0.len())
     }
 }
 
