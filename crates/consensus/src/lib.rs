@@ -7,6 +7,7 @@ mod batch;
 pub mod codec;
 pub mod disk;
 mod group;
+pub mod mem;
 pub mod log_store;
 mod node;
 pub mod state_machine;

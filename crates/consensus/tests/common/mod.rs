@@ -2,13 +2,14 @@
 //! transport that can isolate peers, and a state machine that records every applied entry.
 #![allow(dead_code)]
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rnats_consensus::{Disk, Group, GroupId, Node, NodeConfig, PeerId, StateMachine, Transport};
+use rnats_consensus::mem::MemNet;
+use rnats_consensus::{Disk, Group, GroupId, Node, NodeConfig, PeerId, StateMachine};
 
 /// Applied entries, shared with the test so it can compare replicas.
 #[derive(Clone, Default)]
@@ -36,35 +37,8 @@ impl StateMachine for Recorder {
     }
 }
 
-#[derive(Default)]
-pub struct Net {
-    pub nodes: Mutex<HashMap<PeerId, Node>>,
-    pub isolated: Mutex<HashSet<PeerId>>,
-}
-
-pub struct MemTransport {
-    pub from: PeerId,
-    pub net: Arc<Net>,
-}
-
-impl Transport for MemTransport {
-    fn send(&self, peer: PeerId, batch: Vec<u8>) {
-        {
-            let iso = self.net.isolated.lock();
-            if iso.contains(&peer) || iso.contains(&self.from) {
-                return;
-            }
-        }
-        let Some(node) = self.net.nodes.lock().get(&peer).cloned() else {
-            return;
-        };
-        let from = self.from;
-        tokio::spawn(async move { node.receive(from, &batch) });
-    }
-}
-
 pub struct Cluster {
-    pub net: Arc<Net>,
+    pub net: Arc<MemNet>,
     pub dir: PathBuf,
     pub disk: Arc<dyn Disk>,
     pub config: NodeConfig,
@@ -73,7 +47,7 @@ pub struct Cluster {
 impl Cluster {
     pub fn new(dir: PathBuf, disk: Arc<dyn Disk>, config: NodeConfig) -> Self {
         Self {
-            net: Arc::new(Net::default()),
+            net: MemNet::new(),
             dir,
             disk,
             config,
@@ -81,10 +55,7 @@ impl Cluster {
     }
 
     pub fn start_node(&self, id: PeerId) -> Node {
-        let t = Arc::new(MemTransport {
-            from: id,
-            net: self.net.clone(),
-        });
+        let t = self.net.transport(id);
         let node = Node::new(
             id,
             self.config.clone(),
@@ -93,7 +64,7 @@ impl Cluster {
             t,
         )
         .expect("node");
-        self.net.nodes.lock().insert(id, node.clone());
+        self.net.add(node.clone());
         node
     }
 
