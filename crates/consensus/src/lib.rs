@@ -8,6 +8,7 @@ pub mod codec;
 pub mod disk;
 mod group;
 pub mod mem;
+mod runtime;
 pub mod log_store;
 mod node;
 pub mod state_machine;
@@ -17,6 +18,7 @@ pub use disk::{Disk, FsDisk, SimDisk};
 pub use group::{ChangeError, Group, GroupMetrics, OpenReport, PeerMetrics, ProposeError};
 pub use log_store::{FlushStats, Recovery};
 pub use node::{Node, NodeConfig, NodeStats, Transport};
+pub use runtime::seed_thread_rng;
 pub use state_machine::{SnapshotState, StateMachine};
 pub use types::{GroupId, LogIndex, PeerId};
 

@@ -19,6 +19,7 @@ openraft::declare_raft_types!(
         NodeId = PeerId,
         Node = openraft::EmptyNode,
         SnapshotData = Vec<u8>,
+        AsyncRuntime = crate::runtime::Runtime,
 );
 
 /// An application entry: the proposals made through [`crate::Group::propose`] while the

@@ -171,6 +171,7 @@ impl Checker {
 }
 
 fn simulate(seed: u64, nodes: u64, secs: u64) -> (usize, usize) {
+    rnats_consensus::seed_thread_rng(seed);
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .simulation_duration(Duration::from_secs(secs + 60))
@@ -190,7 +191,7 @@ fn simulate(seed: u64, nodes: u64, secs: u64) -> (usize, usize) {
         steps: 0,
     };
     let mut up: BTreeSet<PeerId> = peers.iter().copied().collect();
-    let mut down_until: HashMap<PeerId, Duration> = HashMap::new();
+    let mut down_until: std::collections::BTreeMap<PeerId, Duration> = Default::default();
     let mut partitioned: Option<(PeerId, Duration)> = None;
     let fault_end = Duration::from_secs(secs);
     let names: Vec<String> = peers.iter().map(|p| host_name(*p)).collect();
