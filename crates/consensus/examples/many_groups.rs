@@ -24,14 +24,27 @@ impl StateMachine for Nop {
 /// User + system CPU seconds of this process.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let n = args.first().copied().unwrap_or(1000);
     let secs = args.get(1).copied().unwrap_or(30);
     let dir = std::env::temp_dir().join(format!("rnats-many-groups-{}", std::process::id()));
@@ -39,8 +52,14 @@ async fn main() {
     let disk = FsDisk::new();
     let mut nodes = Vec::new();
     for id in 1..=3u64 {
-        let node = Node::new(id, NodeConfig::default(), dir.join(format!("n{id}")), disk.clone(), net.transport(id))
-            .expect("node");
+        let node = Node::new(
+            id,
+            NodeConfig::default(),
+            dir.join(format!("n{id}")),
+            disk.clone(),
+            net.transport(id),
+        )
+        .expect("node");
         net.add(node.clone());
         nodes.push(node);
     }
@@ -62,10 +81,18 @@ async fn main() {
     }
     let groups: Vec<Vec<Group>> = opening.join_all().await;
     println!("opened {n} groups x 3 replicas in {:?}", t0.elapsed());
+    let mut waited = 0u64;
     loop {
         let without = groups.iter().filter(|r| r[0].leader().is_none()).count();
         if without == 0 {
             break;
+        }
+        waited += 1;
+        if waited.is_multiple_of(50) {
+            println!(
+                "{without} groups still without a leader after {:?}",
+                t0.elapsed()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -79,8 +106,10 @@ async fn main() {
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let terms: HashMap<u64, (u64, Option<u64>)> =
-        groups.iter().map(|r| (r[0].id(), (r[0].term(), r[0].leader()))).collect();
+    let terms: HashMap<u64, (u64, Option<u64>)> = groups
+        .iter()
+        .map(|r| (r[0].id(), (r[0].term(), r[0].leader())))
+        .collect();
     let cpu0 = cpu_seconds();
     let stats0: Vec<_> = nodes.iter().map(|n| n.stats()).collect();
     let start = Instant::now();

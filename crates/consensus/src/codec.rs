@@ -170,7 +170,15 @@ mod tests {
         LogId::new(CommittedLeaderId::new(term, node), index)
     }
 
-    type Spec = (u8, u64, u64, u64, Vec<(u64, Vec<u8>, bool)>, Vec<u8>, String);
+    type Spec = (
+        u8,
+        u64,
+        u64,
+        u64,
+        Vec<(u64, Vec<u8>, bool)>,
+        Vec<u8>,
+        String,
+    );
 
     /// Strategies need Clone values, the RPC types are not Clone: generate a recipe instead.
     fn rpc_strategy() -> impl Strategy<Value = Spec> {
@@ -179,7 +187,14 @@ mod tests {
             any::<u64>(),
             any::<u64>(),
             any::<u64>(),
-            proptest::collection::vec((any::<u64>(), proptest::collection::vec(any::<u8>(), 0..64), any::<bool>()), 0..8),
+            proptest::collection::vec(
+                (
+                    any::<u64>(),
+                    proptest::collection::vec(any::<u8>(), 0..64),
+                    any::<bool>(),
+                ),
+                0..8,
+            ),
             proptest::collection::vec(any::<u8>(), 0..256),
             ".*",
         )
@@ -195,7 +210,11 @@ mod tests {
                     .enumerate()
                     .map(|(i, (t, d, blank))| Entry {
                         log_id: log_id(t, node, i as u64),
-                        payload: if blank { EntryPayload::Blank } else { EntryPayload::Normal(Payload(vec![d])) },
+                        payload: if blank {
+                            EntryPayload::Blank
+                        } else {
+                            EntryPayload::Normal(Payload(vec![d]))
+                        },
                     })
                     .collect(),
                 leader_commit: Some(log_id(term, node, commit / 2)),
@@ -220,7 +239,11 @@ mod tests {
 
     fn frame(kind: bool, group: u64, request_id: u64, rpc: Rpc) -> Frame {
         Frame {
-            kind: if kind { FrameKind::Request } else { FrameKind::Response },
+            kind: if kind {
+                FrameKind::Request
+            } else {
+                FrameKind::Response
+            },
             group,
             request_id,
             rpc,

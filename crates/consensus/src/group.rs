@@ -122,8 +122,14 @@ impl Node {
                 proposals: proposals.clone(),
             },
         );
-        if !members.is_empty() && !raft.is_initialized().await.map_err(|e| Error::Raft(e.to_string()))? {
-            let m: BTreeMap<PeerId, EmptyNode> = members.iter().map(|p| (*p, EmptyNode {})).collect();
+        if !members.is_empty()
+            && !raft
+                .is_initialized()
+                .await
+                .map_err(|e| Error::Raft(e.to_string()))?
+        {
+            let m: BTreeMap<PeerId, EmptyNode> =
+                members.iter().map(|p| (*p, EmptyNode {})).collect();
             if let Err(e) = raft.initialize(m).await {
                 tracing::debug!(group = id, error = %e, "initialize skipped");
             }
@@ -177,7 +183,9 @@ pub(crate) async fn campaign(raft: Raft<TypeConfig>, lease: Duration) {
     }
 }
 
-pub(crate) fn map_write_err(e: RaftError<PeerId, ClientWriteError<PeerId, EmptyNode>>) -> ProposeError {
+pub(crate) fn map_write_err(
+    e: RaftError<PeerId, ClientWriteError<PeerId, EmptyNode>>,
+) -> ProposeError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader {
             leader: f.leader_id,
@@ -297,7 +305,9 @@ impl Group {
         }
         if let Some(t) = to {
             if t == self.node.id || !voters.contains(&t) {
-                return Err(ChangeError::Refused(format!("peer {t} is not another voter")));
+                return Err(ChangeError::Refused(format!(
+                    "peer {t} is not another voter"
+                )));
             }
         }
         let term = m.current_term;

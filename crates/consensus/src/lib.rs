@@ -7,10 +7,10 @@ mod batch;
 pub mod codec;
 pub mod disk;
 mod group;
-pub mod mem;
-mod runtime;
 pub mod log_store;
+pub mod mem;
 mod node;
+mod runtime;
 pub mod state_machine;
 mod types;
 

@@ -84,7 +84,11 @@ fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
-fn store_err(subject: ErrorSubject<u64>, verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+fn store_err(
+    subject: ErrorSubject<u64>,
+    verb: ErrorVerb,
+    e: impl std::fmt::Display,
+) -> StorageError {
     StorageError::from_io_error(subject, verb, io_err(e))
 }
 
@@ -295,7 +299,9 @@ async fn flusher(
             disk.sync(&path)
         };
         stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-        stats.appends.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        stats
+            .appends
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         for cb in batch.drain(..) {
             let r = match &res {
                 Ok(()) => Ok(()),
@@ -336,9 +342,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let body = ser(&VoteFile { vote: Some(*vote) });
         let mut rec = Vec::new();
         encode_record(1, &body, &mut rec);
-        self.disk
-            .write_atomic(&self.vote_path, &rec)
-            .map_err(|e| StorageError::from_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
+        // Three fsyncs (file, rename, dir): keep them off the async workers on a real disk, or
+        // thousands of groups electing at once stall every heartbeat behind them.
+        let res = if self.disk.sync_is_blocking() {
+            let (disk, path) = (self.disk.clone(), self.vote_path.clone());
+            tokio::task::spawn_blocking(move || disk.write_atomic(&path, &rec))
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
+        } else {
+            self.disk.write_atomic(&self.vote_path, &rec)
+        };
+        res.map_err(|e| StorageError::from_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
@@ -355,7 +369,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(vf.vote)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -417,7 +435,11 @@ mod tests {
         for i in 0..buf.len() * 8 {
             let mut b = buf.clone();
             b[i / 8] ^= 1 << (i % 8);
-            assert!(decode_record(&b).is_none_or(|(k, p, _)| (k, p) == (REC_TRUNCATE, &ser(&42u64)[..])) , "flip {i} accepted");
+            assert!(
+                decode_record(&b)
+                    .is_none_or(|(k, p, _)| (k, p) == (REC_TRUNCATE, &ser(&42u64)[..])),
+                "flip {i} accepted"
+            );
         }
     }
 

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use openraft::error::{NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Fatal};
+use openraft::error::{
+    Fatal, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
@@ -346,7 +348,10 @@ fn net_err(e: impl std::fmt::Display) -> NetworkError {
 
 impl PeerClient {
     async fn call(&self, rpc: Rpc, timeout: Duration) -> Result<Rpc, NetworkError> {
-        let node = self.node.upgrade().ok_or_else(|| net_err("node shut down"))?;
+        let node = self
+            .node
+            .upgrade()
+            .ok_or_else(|| net_err("node shut down"))?;
         node.call(self.peer, self.group, rpc, timeout)
             .await
             .map_err(net_err)
@@ -368,7 +373,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         }
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<PeerId>, option: RPCOption) -> RpcResult<VoteResponse<PeerId>> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<PeerId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<PeerId>> {
         match self.call(Rpc::Vote(rpc), option.hard_ttl()).await {
             Ok(Rpc::VoteOk(r)) => Ok(r),
             Ok(_) => Err(RPCError::Network(net_err("unexpected answer"))),

@@ -70,7 +70,10 @@ impl AsyncRuntime for Runtime {
         tokio::time::sleep_until(deadline)
     }
 
-    fn timeout<R, F: Future<Output = R> + OptionalSend>(duration: Duration, future: F) -> Self::Timeout<R, F> {
+    fn timeout<R, F: Future<Output = R> + OptionalSend>(
+        duration: Duration,
+        future: F,
+    ) -> Self::Timeout<R, F> {
         tokio::time::timeout(duration, future)
     }
 

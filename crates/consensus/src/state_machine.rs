@@ -114,12 +114,10 @@ impl SmStore {
         ))
     }
 
-    fn persist(&self, s: &StoredSnapshot) -> Result<(), StorageError> {
+    fn persist(&self, s: &StoredSnapshot) -> std::io::Result<()> {
         let mut rec = Vec::new();
         encode_record(1, &ser(s), &mut rec);
-        self.disk
-            .write_atomic(&self.path, &rec)
-            .map_err(|e| err(ErrorVerb::Write, e))
+        self.disk.write_atomic(&self.path, &rec)
     }
 }
 
@@ -143,7 +141,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
                 data,
             }
         };
-        self.persist(&stored)?;
+        self.persist(&stored)
+            .map_err(|e| err(ErrorVerb::Write, e))?;
         self.inner.lock().current = Some(stored.clone());
         Ok(Snapshot {
             meta: stored.meta,
@@ -211,7 +210,8 @@ impl RaftStateMachine<TypeConfig> for SmStore {
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
         }
-        self.persist(&stored)?;
+        self.persist(&stored)
+            .map_err(|e| err(ErrorVerb::Write, e))?;
         self.inner.lock().current = Some(stored);
         Ok(())
     }

@@ -27,17 +27,28 @@ async fn three_nodes_replicate_and_converge() {
     }
     common::propose(&groups, b"first".to_vec()).await;
     let leader = leader_of(&groups).await;
-    let follower = groups.iter().find(|g| !g.is_leader()).cloned().expect("follower");
+    let follower = groups
+        .iter()
+        .find(|g| !g.is_leader())
+        .cloned()
+        .expect("follower");
     match follower.propose(b"x".to_vec()).await {
-        Err(ProposeError::NotLeader { leader: Some(l) }) => assert_eq!(l, leader.leader().unwrap_or(0)),
+        Err(ProposeError::NotLeader { leader: Some(l) }) => {
+            assert_eq!(l, leader.leader().unwrap_or(0))
+        }
         other => panic!("follower accepted a proposal: {other:?}"),
     }
     let mut last = 0;
     for i in 0..50u32 {
-        last = leader.propose(i.to_be_bytes().to_vec()).await.expect("commit");
+        last = leader
+            .propose(i.to_be_bytes().to_vec())
+            .await
+            .expect("commit");
     }
     eventually(10, "replicas converge", || {
-        applied.iter().all(|a| a.entries().last().map(|e| e.0) == Some(last))
+        applied
+            .iter()
+            .all(|a| a.entries().last().map(|e| e.0) == Some(last))
     })
     .await;
     let first = applied[0].entries();
@@ -47,7 +58,14 @@ async fn three_nodes_replicate_and_converge() {
     }
     let m = leader.metrics();
     assert_eq!(m.peers.len(), 2);
-    eventually(5, "followers current", || leader.metrics().peers.iter().all(|p| p.current && p.lag == 0)).await;
+    eventually(5, "followers current", || {
+        leader
+            .metrics()
+            .peers
+            .iter()
+            .all(|p| p.current && p.lag == 0)
+    })
+    .await;
     let stats = c.node(leader.leader().unwrap_or(1)).stats();
     assert!(stats.log_fsyncs > 0 && stats.log_appends >= stats.log_fsyncs);
 }
@@ -66,11 +84,17 @@ async fn leader_transfer_to_chosen_peer() {
     let old = leader.leader().expect("leader id");
     let target = (1..=3).find(|p| *p != old).expect("target");
     let term = leader.term();
-    leader.transfer_leader(Some(target)).await.expect("transfer");
+    leader
+        .transfer_leader(Some(target))
+        .await
+        .expect("transfer");
     let new_leader = leader_of(&groups).await;
     assert!(new_leader.term() > term);
     assert_ne!(new_leader.leader(), Some(old), "leadership did not move");
-    new_leader.propose(b"b".to_vec()).await.expect("commit after transfer");
+    new_leader
+        .propose(b"b".to_vec())
+        .await
+        .expect("commit after transfer");
     let follower = groups.iter().find(|g| !g.is_leader()).expect("follower");
     assert!(matches!(
         follower.transfer_leader(None).await,
@@ -111,10 +135,17 @@ async fn scale_r1_to_r3_to_r1_under_load() {
     g1.remove_peer(2).await.expect("remove 2");
     assert_eq!(g1.members().0, BTreeSet::from([1]));
     let acked = writer.await.expect("writer");
-    assert_eq!(acked.len(), 300, "every proposal on the stable leader commits");
+    assert_eq!(
+        acked.len(),
+        300,
+        "every proposal on the stable leader commits"
+    );
     let on1: Vec<(u64, Vec<u8>)> = a1.entries();
     for (idx, i) in &acked {
-        assert!(on1.contains(&(*idx, i.to_be_bytes().to_vec())), "acked entry {idx} missing");
+        assert!(
+            on1.contains(&(*idx, i.to_be_bytes().to_vec())),
+            "acked entry {idx} missing"
+        );
     }
     // While they were voters, 2 and 3 held a prefix of the same log.
     for a in [&a2, &a3] {
@@ -144,7 +175,10 @@ async fn damaged_follower_log_is_cut_and_repaired_from_leader() {
     let leader = leader_of(&groups).await;
     let lid = leader.leader().expect("id");
     let victim = (1..=3).find(|p| *p != lid).expect("follower");
-    eventually(10, "victim caught up", || applied[victim as usize - 1].entries().len() == 40).await;
+    eventually(10, "victim caught up", || {
+        applied[victim as usize - 1].entries().len() == 40
+    })
+    .await;
     groups[victim as usize - 1].shutdown().await;
 
     let path = dir.path().join(format!("n{victim}/g3/log"));
@@ -154,17 +188,30 @@ async fn damaged_follower_log_is_cut_and_repaired_from_leader() {
     std::fs::write(&path, &bytes).expect("corrupt");
 
     for i in 40..60u32 {
-        leader.propose(vec![i as u8; 64]).await.expect("commit while victim down");
+        leader
+            .propose(vec![i as u8; 64])
+            .await
+            .expect("commit while victim down");
     }
     let applied_v = common::Applied::default();
     let (_g, report) = c
         .node(victim)
-        .open_group(3, BTreeSet::new(), Box::new(common::Recorder(applied_v.clone())))
+        .open_group(
+            3,
+            BTreeSet::new(),
+            Box::new(common::Recorder(applied_v.clone())),
+        )
         .await
         .expect("reopen damaged group");
-    assert!(report.log.dropped_records && report.log.dropped_bytes > 0, "{report:?}");
+    assert!(
+        report.log.dropped_records && report.log.dropped_bytes > 0,
+        "{report:?}"
+    );
     let want = applied[lid as usize - 1].entries();
-    eventually(15, "damaged replica repaired", || applied_v.entries() == want).await;
+    eventually(15, "damaged replica repaired", || {
+        applied_v.entries() == want
+    })
+    .await;
     assert_eq!(want.len(), 60);
 }
 
@@ -186,7 +233,10 @@ async fn lagging_follower_catches_up_from_snapshot() {
     let lagger = (1..=3).find(|p| *p != lid).expect("follower");
     c.net.isolated.lock().insert(lagger);
     for i in 0..300u32 {
-        leader.propose(i.to_be_bytes().to_vec()).await.expect("commit with 2 of 3");
+        leader
+            .propose(i.to_be_bytes().to_vec())
+            .await
+            .expect("commit with 2 of 3");
     }
     eventually(10, "leader snapshot and purge", || {
         let m = leader.metrics();

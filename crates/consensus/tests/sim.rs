@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Applied, Recorder};
+use common::{Applied, Item, Recorder};
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use rnats_consensus::{Group, Node, NodeConfig, PeerId, SimDisk, Transport};
@@ -31,7 +31,7 @@ struct World {
     groups: HashMap<PeerId, Group>,
     applied: HashMap<PeerId, Applied>,
     /// (index, value) of every proposal a leader saw committed.
-    acked: Vec<(u64, Vec<u8>)>,
+    acked: Vec<Item>,
     next_value: u64,
     /// Set once faults end, so replicas can be compared at rest.
     stop: bool,
@@ -59,7 +59,8 @@ async fn run_host(
     disk: Arc<SimDisk>,
     world: Shared,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let sock = Rc::new(turmoil::net::UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)).await?);
+    let sock =
+        Rc::new(turmoil::net::UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)).await?);
     let (tx, mut rx) = mpsc::unbounded_channel::<(PeerId, Vec<u8>)>();
     let node = Node::new(
         id,
@@ -75,7 +76,10 @@ async fn run_host(
             let _ = out.send_to(&batch, (host_name(peer), PORT)).await;
         }
     });
-    let addrs: HashMap<IpAddr, PeerId> = peers.iter().map(|p| (turmoil::lookup(host_name(*p)), *p)).collect();
+    let addrs: HashMap<IpAddr, PeerId> = peers
+        .iter()
+        .map(|p| (turmoil::lookup(host_name(*p)), *p))
+        .collect();
     let inbound = node.clone();
     let recv_sock = sock.clone();
     tokio::task::spawn_local(async move {
@@ -88,7 +92,11 @@ async fn run_host(
     });
     let applied = Applied::default();
     let (group, _) = node
-        .open_group(GROUP, peers.iter().copied().collect::<BTreeSet<_>>(), Box::new(Recorder(applied.clone())))
+        .open_group(
+            GROUP,
+            peers.iter().copied().collect::<BTreeSet<_>>(),
+            Box::new(Recorder(applied.clone())),
+        )
         .await?;
     {
         let mut w = world.lock();
@@ -144,26 +152,37 @@ impl Checker {
             }
         }
         // Replicas agree on the order of what they applied (one is a prefix of the other).
-        let logs: Vec<(PeerId, Vec<(u64, Vec<u8>)>)> =
-            w.applied.iter().filter(|(id, _)| up.contains(id)).map(|(id, a)| (*id, a.entries())).collect();
+        let logs: Vec<(PeerId, Vec<Item>)> = w
+            .applied
+            .iter()
+            .filter(|(id, _)| up.contains(id))
+            .map(|(id, a)| (*id, a.entries()))
+            .collect();
         for (i, (a, la)) in logs.iter().enumerate() {
             for (b, lb) in &logs[i + 1..] {
                 let n = la.len().min(lb.len());
-                assert!(la[..n] == lb[..n], "seed {seed}: replicas {a} and {b} diverged");
+                assert!(
+                    la[..n] == lb[..n],
+                    "seed {seed}: replicas {a} and {b} diverged"
+                );
             }
         }
         // Every acknowledged proposal is in every replica that has applied that far (a set
         // lookup per ack; every 50 steps, as it is the costly check).
         self.steps += 1;
-        if self.steps % 50 != 0 {
+        if !self.steps.is_multiple_of(50) {
             return;
         }
         for (id, log) in &logs {
             let last = log.last().map(|e| e.0).unwrap_or(0);
-            let have: std::collections::HashSet<&(u64, Vec<u8>)> = log.iter().collect();
+            let have: std::collections::HashSet<&Item> = log.iter().collect();
             for ack in &w.acked {
                 if ack.0 < last {
-                    assert!(have.contains(ack), "seed {seed}: replica {id} lost acked entry {}", ack.0);
+                    assert!(
+                        have.contains(ack),
+                        "seed {seed}: replica {id} lost acked entry {}",
+                        ack.0
+                    );
                 }
             }
         }
@@ -183,7 +202,9 @@ fn simulate(seed: u64, nodes: u64, secs: u64) -> (usize, usize) {
     let disks: HashMap<PeerId, Arc<SimDisk>> = peers.iter().map(|p| (*p, SimDisk::new())).collect();
     for id in &peers {
         let (id, peers, disk, world) = (*id, peers.clone(), disks[id].clone(), world.clone());
-        sim.host(host_name(id), move || run_host(id, peers.clone(), disk.clone(), world.clone()));
+        sim.host(host_name(id), move || {
+            run_host(id, peers.clone(), disk.clone(), world.clone())
+        });
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut checker = Checker {
@@ -210,7 +231,10 @@ fn simulate(seed: u64, nodes: u64, secs: u64) -> (usize, usize) {
                     up.remove(&victim);
                     world.lock().groups.remove(&victim);
                     world.lock().applied.remove(&victim);
-                    down_until.insert(victim, now + Duration::from_millis(rng.gen_range(200..3000)));
+                    down_until.insert(
+                        victim,
+                        now + Duration::from_millis(rng.gen_range(200..3000)),
+                    );
                     *crashes.borrow_mut() += 1;
                 }
                 1 if partitioned.is_none() => {
@@ -220,7 +244,10 @@ fn simulate(seed: u64, nodes: u64, secs: u64) -> (usize, usize) {
                             sim.partition(host_name(victim), host_name(*other));
                         }
                     }
-                    partitioned = Some((victim, now + Duration::from_millis(rng.gen_range(500..4000))));
+                    partitioned = Some((
+                        victim,
+                        now + Duration::from_millis(rng.gen_range(500..4000)),
+                    ));
                 }
                 2 => sim.set_fail_rate(rng.gen_range(0.0..0.2)),
                 _ => sim.set_fail_rate(0.0),
@@ -269,12 +296,12 @@ fn converged(w: &World, nodes: u64) -> bool {
     if w.applied.len() as u64 != nodes {
         return false;
     }
-    let logs: Vec<Vec<(u64, Vec<u8>)>> = w.applied.values().map(|a| a.entries()).collect();
+    let logs: Vec<Vec<Item>> = w.applied.values().map(|a| a.entries()).collect();
     let first = &logs[0];
     if !logs.iter().all(|l| l == first) || w.acked.is_empty() {
         return false;
     }
-    let have: std::collections::HashSet<&(u64, Vec<u8>)> = first.iter().collect();
+    let have: std::collections::HashSet<&Item> = first.iter().collect();
     w.acked.iter().all(|a| have.contains(a))
 }
 
@@ -282,7 +309,10 @@ fn run_seeds(nodes: u64, default_seeds: u64) {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
     let n = env("RAFT_SIM_SEEDS").unwrap_or(default_seeds);
     let secs = env("RAFT_SIM_SECS").unwrap_or(6);
-    let base: u64 = std::env::var("RAFT_SIM_BASE").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let base: u64 = std::env::var("RAFT_SIM_BASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     for seed in base..base + n {
         let (acked, crashes) = simulate(seed * 1000 + nodes, nodes, secs);
         println!("sim nodes={nodes} seed={seed} secs={secs}: {acked} acked proposals, {crashes} crashes, invariants held");

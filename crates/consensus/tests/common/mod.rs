@@ -11,12 +11,15 @@ use parking_lot::Mutex;
 use rnats_consensus::mem::MemNet;
 use rnats_consensus::{Disk, Group, GroupId, Node, NodeConfig, PeerId, StateMachine};
 
+/// An applied proposal: its log index and bytes.
+pub type Item = (u64, Vec<u8>);
+
 /// Applied entries, shared with the test so it can compare replicas.
 #[derive(Clone, Default)]
-pub struct Applied(pub Arc<Mutex<Vec<(u64, Vec<u8>)>>>);
+pub struct Applied(pub Arc<Mutex<Vec<Item>>>);
 
 impl Applied {
-    pub fn entries(&self) -> Vec<(u64, Vec<u8>)> {
+    pub fn entries(&self) -> Vec<Item> {
         self.0.lock().clone()
     }
 }
@@ -31,7 +34,7 @@ impl StateMachine for Recorder {
         bincode::serialize(&*self.0 .0.lock()).unwrap_or_default()
     }
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
-        let v: Vec<(u64, Vec<u8>)> = bincode::deserialize(snapshot).map_err(|e| e.to_string())?;
+        let v: Vec<Item> = bincode::deserialize(snapshot).map_err(|e| e.to_string())?;
         *self.0 .0.lock() = v;
         Ok(())
     }
@@ -69,7 +72,12 @@ impl Cluster {
     }
 
     pub fn node(&self, id: PeerId) -> Node {
-        self.net.nodes.lock().get(&id).cloned().expect("node exists")
+        self.net
+            .nodes
+            .lock()
+            .get(&id)
+            .cloned()
+            .expect("node exists")
     }
 
     pub async fn open(&self, id: PeerId, group: GroupId, members: &[PeerId]) -> (Group, Applied) {
