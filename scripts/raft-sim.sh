@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RAFT_SIM_SEEDS="${1:-200}" RAFT_SIM_SECS="${2:-30}" RAFT_SIM_BASE="${3:-1}"
-cargo test -p rnats-consensus --test sim -- --nocapture --test-threads=1 2>&1 | grep -E "^sim |panicked|seed [0-9]+:|test result"
+cargo test -p rnats-consensus --test sim -- --nocapture --test-threads=1 2>&1 | grep --line-buffered -E "^sim |panicked|seed [0-9]+:|test result"

@@ -100,6 +100,13 @@ async fn leader_transfer_to_chosen_peer() {
         follower.transfer_leader(None).await,
         Err(rnats_consensus::ChangeError::NotLeader { .. })
     ));
+    // Step-down without a target: someone else takes over.
+    let second = new_leader.leader().expect("id");
+    let term = new_leader.term();
+    new_leader.transfer_leader(None).await.expect("step down");
+    let third = leader_of(&groups).await;
+    assert!(third.term() > term);
+    assert_ne!(third.leader(), Some(second), "the old leader stepped down");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
