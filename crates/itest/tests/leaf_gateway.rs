@@ -94,3 +94,42 @@ async fn leaf_traffic_crosses_a_gateway_both_ways() {
     })
     .await;
 }
+
+/// A hub counts the leaf connections bound to each account in its account
+/// statistics (`/accstatz`, the account CONNS events), as nats-server does.
+#[tokio::test]
+async fn hub_counts_leaf_connections_per_account() {
+    let (leaf_port, mport) = (free_port(), free_port());
+    let _hub = Node::start(
+        Impl::Rnats,
+        None,
+        &format!("http_port: {mport}\nleafnodes {{ listen: \"127.0.0.1:{leaf_port}\" }}\n"),
+    );
+    let leaf = Node::start(
+        Impl::Rnats,
+        None,
+        &format!("leafnodes {{ remotes = [{{ url: \"nats://127.0.0.1:{leaf_port}\" }}] }}\n"),
+    );
+    rnats_itest::within(LIMIT, "leaf counts", async {
+        let _lc = leaf.client().await;
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            let v = rnats_itest::http::get_json(mport, "/accstatz?unused=true&acc=$G").await;
+            let stat = &v["account_statz"][0];
+            if stat["leafnodes"] == 1 {
+                assert_eq!(
+                    stat["total_conns"],
+                    stat["conns"].as_u64().unwrap_or(0) + 1,
+                    "{v}"
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no leaf counted: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}

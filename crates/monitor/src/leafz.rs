@@ -2,6 +2,8 @@
 //! section, shaped as nats-server's `Leafz` and `LeafNodeOptsVarz`, from
 //! the leaf feature's snapshots.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use rnats_core::server::ServerState;
@@ -32,6 +34,16 @@ pub fn build(state: &ServerState, subs: bool, account: Option<&str>) -> Leafz {
 /// Connected leaf nodes, for `/varz` and STATSZ.
 pub fn count(state: &ServerState) -> u64 {
     rnats_leaf::of(state).map_or(0, |l| l.connections().len() as u64)
+}
+
+/// Leaf connections bound to `account` (account CONNS events, `/accstatz`).
+pub fn count_in(state: &ServerState, account: &rnats_core::account::Account) -> u64 {
+    rnats_leaf::of(state).map_or(0, |l| {
+        l.connections()
+            .iter()
+            .filter(|c| std::ptr::eq(Arc::as_ptr(&c.account()), account))
+            .count() as u64
+    })
 }
 
 #[derive(Serialize, Default)]

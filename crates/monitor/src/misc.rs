@@ -334,7 +334,7 @@ pub fn accounts_statz(state: &ServerState, only: Option<&str>, unused: bool) -> 
         account_statz: accounts
             .iter()
             .map(|a| account_stat(state, a))
-            .filter(|s| unused || s.conns > 0)
+            .filter(|s| unused || s.total_conns > 0)
             .collect(),
     }
 }
@@ -360,12 +360,13 @@ pub fn account_stat(state: &ServerState, account: &Account) -> AccountStat {
         out_bytes += b;
     }
     let conns = clients.len();
+    let leafnodes = super::leafz::count_in(state, account);
     AccountStat {
         acc: account.name.clone(),
         name: account.name.clone(),
         conns,
-        leafnodes: 0,
-        total_conns: conns,
+        leafnodes,
+        total_conns: conns + leafnodes as usize,
         num_subscriptions: account.num_subscriptions() as u64,
         sent: DataStats::local(out_msgs, out_bytes),
         received: DataStats::local(in_msgs, in_bytes),
