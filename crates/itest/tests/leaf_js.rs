@@ -317,3 +317,120 @@ async fn source_across_domains_reference_both() {
     )
     .await;
 }
+
+/// A leaf server without JetStream of its own extends the hub's to its
+/// clients: they create a stream, publish and consume with acks through
+/// `$JS.HUB.API`, and the messages live on the hub.
+async fn leaf_uses_hub_jetstream(hub: Impl, leaf: Impl, test: &str) {
+    let reference = if hub == Impl::Reference || leaf == Impl::Reference {
+        match reference_or_skip(test) {
+            Some(r) => Some(r),
+            None => return,
+        }
+    } else {
+        None
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lp = free_port();
+    let h = Node::start(
+        hub,
+        reference.as_ref(),
+        &format!(
+            "server_name: hub\njetstream {{ domain: HUB, store_dir: \"{}\" }}\nleafnodes {{ port: {lp} }}\n",
+            dir.path().join("hub").display()
+        ),
+    );
+    let l = Node::start(
+        leaf,
+        reference.as_ref(),
+        &format!("server_name: edge\nleafnodes {{ remotes = [ {{ url: \"nats://127.0.0.1:{lp}\" }} ] }}\n"),
+    );
+    let (hc, lc) = (h.client().await, l.client().await);
+    assert!(crosses(&hc, &lc, LIMIT).await && crosses(&lc, &hc, LIMIT).await);
+    within(LIMIT * 2, test, async {
+        // Interest in `$JS.HUB.API.>` may still be on its way.
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while lc.request("$JS.HUB.API.INFO", Bytes::new()).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "$JS.HUB.API never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let js = jetstream::with_domain(lc.clone(), "HUB");
+        let stream = js
+            .create_stream(jetstream::stream::Config {
+                name: "EDGE".into(),
+                subjects: vec!["edge.>".into()],
+                ..Default::default()
+            })
+            .await
+            .expect("stream through the hub's domain");
+        let ack = js
+            .publish("edge.temp", Bytes::from_static(b"21"))
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+        assert_eq!((ack.sequence, ack.domain.as_str()), (1, "HUB"));
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::Config {
+                durable_name: Some("D".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("consumer");
+        use futures::StreamExt;
+        let mut msgs = consumer
+            .fetch()
+            .max_messages(1)
+            .messages()
+            .await
+            .expect("fetch");
+        let m = msgs.next().await.expect("a message").expect("message");
+        assert_eq!(&m.payload[..], b"21");
+        m.double_ack().await.expect("ack");
+        // Stored on the hub.
+        let hub_js = jetstream::new(hc.clone());
+        let info = hub_js
+            .get_stream("EDGE")
+            .await
+            .expect("on the hub")
+            .info()
+            .await
+            .expect("info")
+            .clone();
+        assert_eq!(info.state.messages, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leaf_uses_hub_jetstream_rnats_both() {
+    leaf_uses_hub_jetstream(
+        Impl::Rnats,
+        Impl::Rnats,
+        "leaf_uses_hub_jetstream_rnats_both",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn leaf_uses_hub_jetstream_reference_hub_rnats_leaf() {
+    leaf_uses_hub_jetstream(
+        Impl::Reference,
+        Impl::Rnats,
+        "leaf_uses_hub_jetstream_reference_hub_rnats_leaf",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn leaf_uses_hub_jetstream_rnats_hub_reference_leaf() {
+    leaf_uses_hub_jetstream(
+        Impl::Rnats,
+        Impl::Reference,
+        "leaf_uses_hub_jetstream_rnats_hub_reference_leaf",
+    )
+    .await;
+}
