@@ -554,13 +554,18 @@ impl Stream {
         let mut rollup = None;
         let mut ttl = 0i64;
         let mut scheduled = None;
+        // `Nats-Incr`, read once: checked before anything else, as nats-server.
+        let incr = if hdrs.is_empty() {
+            None
+        } else {
+            counter::increment(hdrs)?
+        };
         if !hdrs.is_empty() {
+            if client && incr.is_some() {
+                counter::check_publish(hdrs, payload, inner.config.allow_msg_counter)?;
+            }
             if client && headers::get(hdrs, headers::STREAM_SOURCE).is_some() {
                 return Err(JsError::new(JsErrorKind::MessageSourceHdrNotAllowed));
-            }
-            // Counter increments are checked before anything else, as nats-server.
-            if client && counter::increment(hdrs)?.is_some() {
-                counter::check_publish(hdrs, payload, inner.config.allow_msg_counter)?;
             }
             let dedup = !matches!(from, Origin::Mirror { .. });
             if let Some(id) =
@@ -614,7 +619,7 @@ impl Stream {
         let counted = if checked_batch {
             None
         } else {
-            self.count(&inner.config, subject, hdrs, payload)?
+            self.count(&inner.config, subject, hdrs, payload, incr)?
         };
         let (hdrs, payload) = match &counted {
             Some(c) => (&c.hdrs[..], &c.payload[..]),
@@ -686,8 +691,8 @@ impl Stream {
         subject: &str,
         hdrs: &[u8],
         payload: &[u8],
+        incr: Option<num_bigint::BigInt>,
     ) -> Result<Option<counter::Counted>, JsError> {
-        let incr = counter::increment(hdrs)?;
         let Some(incr) = incr else {
             if cfg.allow_msg_counter {
                 return Err(JsError::new(JsErrorKind::MessageIncrMissing));
